@@ -1,0 +1,4 @@
+"""Metrics shared by tasks."""
+from .dump import DumpDetResults
+
+__all__ = ['DumpDetResults']

@@ -1,0 +1,128 @@
+"""Heatmap kernels: how an object's center spreads over the heatmap.
+
+A kernel turns object sizes (and optionally angles) into a truncated 2D Gaussian:
+an integer half-window ``(rx, ry)`` and the inverse covariance ``(a, b, c)``, so the
+value at offset ``(dx, dy)`` from the integer center is
+``exp(-(a dx^2 + 2 b dx dy + c dy^2) / 2)`` for ``|dx| <= rx, |dy| <= ry``.
+Kernels are registered in ``KERNELS`` and chosen per head in config.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from centerx.registry import KERNELS
+
+from .radius import cornernet_radius, corrected_radius, elliptical_radius
+
+
+@dataclass
+class KernelShape:
+    """Per-object truncated Gaussian.
+
+    Attributes:
+        radius: (M, 2) int64 half-window (rx, ry) in grid cells.
+        inv_cov: (M, 3) float, inverse covariance entries (a, b, c).
+    """
+
+    radius: Tensor
+    inv_cov: Tensor
+
+
+class Kernel:
+    """Base class: ``__call__(sizes (M, 2) [w, h] in grid cells, angles (M,) or None)``."""
+
+    def __call__(self, sizes: Tensor, angles: Optional[Tensor] = None) -> KernelShape:
+        raise NotImplementedError
+
+
+def _circular(radius: Tensor) -> KernelShape:
+    """CenterNet's disc: sigma = (2r + 1) / 6, square window of half-size r."""
+    sigma = (2 * radius.to(torch.float32) + 1) / 6
+    inv = 1.0 / sigma ** 2
+    zeros = torch.zeros_like(inv)
+    return KernelShape(radius=torch.stack([radius, radius], dim=1),
+                       inv_cov=torch.stack([inv, zeros, inv], dim=1))
+
+
+@KERNELS.register_module()
+class CornerNetGaussian(Kernel):
+    """CenterNet's kernel: CornerNet-code radius of ``(ceil(h), ceil(w))``, min_overlap 0.7."""
+
+    def __init__(self, min_overlap: float = 0.7) -> None:
+        self.min_overlap = min_overlap
+
+    def __call__(self, sizes: Tensor, angles: Optional[Tensor] = None) -> KernelShape:
+        sizes = sizes.to(torch.float32)
+        r = cornernet_radius(torch.ceil(sizes[:, 1]), torch.ceil(sizes[:, 0]), self.min_overlap)
+        return _circular(r.clamp(min=0).floor().to(torch.int64))
+
+
+@KERNELS.register_module()
+class CorrectedGaussian(Kernel):
+    """mmdet / SMOKE kernel: algebraically correct radius of ``(h, w)``, min_overlap 0.3."""
+
+    def __init__(self, min_overlap: float = 0.3) -> None:
+        self.min_overlap = min_overlap
+
+    def __call__(self, sizes: Tensor, angles: Optional[Tensor] = None) -> KernelShape:
+        sizes = sizes.to(torch.float32)
+        r = corrected_radius(sizes[:, 1], sizes[:, 0], self.min_overlap)
+        return _circular(r.clamp(min=0).floor().to(torch.int64))
+
+
+@KERNELS.register_module()
+class EllipticalGaussian(Kernel):
+    """TTFNet kernel: per-axis radius ``int(alpha * size / 2)``, sigma = (2r + 1) / 6 per axis."""
+
+    def __init__(self, alpha: float = 0.54) -> None:
+        self.alpha = alpha
+
+    def __call__(self, sizes: Tensor, angles: Optional[Tensor] = None) -> KernelShape:
+        radius = elliptical_radius(sizes.to(torch.float32), self.alpha).clamp(min=0).floor().to(torch.int64)
+        sigma = (2 * radius.to(torch.float32) + 1) / 6
+        inv = 1.0 / sigma ** 2
+        zeros = torch.zeros_like(inv[:, 0])
+        return KernelShape(radius=radius, inv_cov=torch.stack([inv[:, 0], zeros, inv[:, 1]], dim=1))
+
+
+@KERNELS.register_module()
+class RotatedEllipticalGaussian(Kernel):
+    """Elliptical Gaussian aligned with a rotated box.
+
+    Along the box's own axes the sigmas are TTFNet's (``(2 int(alpha * size / 2) + 1) / 6``);
+    the covariance is rotated by the box angle, and the window is the axis-aligned
+    bound of the rotated half-extents. Without angles it equals ``EllipticalGaussian``.
+    """
+
+    def __init__(self, alpha: float = 0.54) -> None:
+        self.alpha = alpha
+
+    def __call__(self, sizes: Tensor, angles: Optional[Tensor] = None) -> KernelShape:
+        sizes = sizes.to(torch.float32)
+        half = elliptical_radius(sizes, self.alpha).clamp(min=0).floor()
+        sigma = (2 * half + 1) / 6
+        if angles is None:
+            angles = torch.zeros_like(sizes[:, 0])
+        cos, sin = torch.cos(angles.to(torch.float32)), torch.sin(angles.to(torch.float32))
+        iu, iv = 1.0 / sigma[:, 0] ** 2, 1.0 / sigma[:, 1] ** 2
+        # R diag(iu, iv) R^T with R = [[cos, -sin], [sin, cos]]
+        a = iu * cos ** 2 + iv * sin ** 2
+        b = (iu - iv) * cos * sin
+        c = iu * sin ** 2 + iv * cos ** 2
+        rx = half[:, 0] * cos.abs() + half[:, 1] * sin.abs()
+        ry = half[:, 0] * sin.abs() + half[:, 1] * cos.abs()
+        radius = torch.stack([rx, ry], dim=1).round().to(torch.int64)
+        return KernelShape(radius=radius, inv_cov=torch.stack([a, b, c], dim=1))
+
+
+def build_kernel(cfg: dict | Kernel | None) -> Kernel:
+    """Build a kernel from a config dict (``None`` -> CenterNet's ``CornerNetGaussian``)."""
+    if cfg is None:
+        return CornerNetGaussian()
+    if isinstance(cfg, Kernel) or callable(cfg) and not isinstance(cfg, dict):
+        return cfg
+    return KERNELS.build(cfg)

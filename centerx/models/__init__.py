@@ -1,0 +1,7 @@
+"""Models: the detector, its data preprocessor, backbones, necks and the center head."""
+from . import backbones, necks  # noqa: F401  (register)
+from .center_head import CenterHead
+from .data_preprocessor import DetDataPreprocessor
+from .detector import CenterNet, build_task
+
+__all__ = ['CenterHead', 'CenterNet', 'DetDataPreprocessor', 'build_task']

@@ -1,0 +1,122 @@
+"""One center heatmap over a class set, with the attribute branches of its tasks."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+from mmengine.structures import InstanceData
+from torch import Tensor, nn
+
+from centerx.heatmap import Kernel, KernelShape, render_gaussians
+from centerx.losses import penalty_reduced_focal_loss
+from centerx.task import Centers, Grid, Task
+
+
+def conv_branch(in_channels: int, head_conv: int, out_channels: int) -> nn.Sequential:
+    """CenterNet's output branch: 3x3 conv -> ReLU -> 1x1 conv (a 1x1 conv when head_conv <= 0)."""
+    if head_conv <= 0:
+        return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1))
+    return nn.Sequential(nn.Conv2d(in_channels, head_conv, 3, padding=1), nn.ReLU(inplace=True),
+                         nn.Conv2d(head_conv, out_channels, 1))
+
+
+class CenterHead(nn.Module):
+    """A heatmap branch (one channel per class) plus one branch per map of each task.
+
+    Args:
+        name: head name (prefix of its losses when a model has several heads).
+        in_channels: channels of the stride-4 feature.
+        classes: class names of this head's heatmap channels.
+        tasks: built tasks; task names must be unique within the head.
+        kernel: how centers spread on the heatmap.
+        center_task: name of the task that places the peaks (default: the first
+            task that can).
+        head_conv: hidden channels of every branch (CenterNet: 64 for ResNet, 256 for DLA).
+        heatmap_bias: initial bias of the heatmap logits (-2.19 ~ prior 0.1).
+        loss_heatmap_weight, focal_alpha, focal_beta: the focal loss settings.
+    """
+
+    def __init__(self, name: str, in_channels: int, classes: Sequence[str], tasks: Sequence[Task],
+                 kernel: Kernel, center_task: Optional[str] = None, head_conv: int = 64,
+                 heatmap_bias: float = -2.19, loss_heatmap_weight: float = 1.0,
+                 focal_alpha: float = 2.0, focal_beta: float = 4.0) -> None:
+        super().__init__()
+        self.name = name
+        self.classes = tuple(classes)
+        self.kernel = kernel
+        self.loss_heatmap_weight = loss_heatmap_weight
+        self.focal_alpha, self.focal_beta = focal_alpha, focal_beta
+        names = [t.name for t in tasks]
+        if len(set(names)) != len(names):
+            raise ValueError(f'head {name!r}: task names must be unique, got {names}; '
+                             'give duplicates a name=... in config')
+        if not tasks:
+            raise ValueError(f'head {name!r} has no tasks')
+        self.tasks = nn.ModuleDict({t.name: t for t in tasks})
+        if center_task is None:
+            placing = [t.name for t in tasks if t.places_centers]
+            if not placing:
+                raise ValueError(f'head {name!r}: none of its tasks {names} places centers')
+            center_task = placing[0]
+        if center_task not in self.tasks or not self.tasks[center_task].places_centers:
+            raise ValueError(f'head {name!r}: center_task {center_task!r} is not one of its tasks '
+                             f'that place centers ({[t.name for t in tasks if t.places_centers]})')
+        self.center_task = center_task
+        self.heatmap = conv_branch(in_channels, head_conv, len(self.classes))
+        nn.init.constant_(self.heatmap[-1].bias, heatmap_bias)
+        self.branches = nn.ModuleDict()
+        for task in tasks:
+            for map_name, channels in task.maps.items():
+                branch = conv_branch(in_channels, head_conv, channels)
+                task.init_branch(map_name, branch)
+                self.branches[f'{task.name}__{map_name}'] = branch
+
+    def forward(self, feat: Tensor) -> Dict[str, Union[Tensor, Dict[str, Tensor]]]:
+        """Run all branches.
+
+        Args:
+            feat: (B, in_channels, H, W) stride-4 feature.
+
+        Returns:
+            ``{'heatmap': (B, num_classes, H, W) logits, <task name>: {<map>: (B, C, H, W)}}``.
+        """
+        out: Dict[str, Union[Tensor, Dict[str, Tensor]]] = {'heatmap': self.heatmap(feat)}
+        for task_name, task in self.tasks.items():
+            out[task_name] = {m: self.branches[f'{task_name}__{m}'](feat) for m in task.maps}
+        return out
+
+    def place_centers(self, gt: InstanceData, grid: Grid) -> Centers:
+        """Centers of the concatenated ground truth (M rows), by the head's center task."""
+        return self.tasks[self.center_task].centers(gt, grid)
+
+    def render(self, centers: Centers, grid: Grid) -> tuple[Tensor, Tensor]:
+        """Render the target heatmap and the ignore mask.
+
+        Returns:
+            heatmap (B, C, H, W) float in [0, 1], and ignore (B, C, H, W) bool: cells
+            near ignored objects that are not positives.
+        """
+        shape = (grid.batch_size, len(self.classes), *grid.shape)
+        kernel = self.kernel(centers.sizes, centers.angles)
+        xy_int = centers.xy_int
+        xy_int = torch.stack([xy_int[:, 0].clamp(0, grid.shape[1] - 1), xy_int[:, 1].clamp(0, grid.shape[0] - 1)], 1)
+
+        def draw(mask: Tensor) -> Tensor:
+            return render_gaussians(shape, centers.batch_idx[mask], centers.labels[mask], xy_int[mask],
+                                    KernelShape(kernel.radius[mask], kernel.inv_cov[mask]))
+
+        heat = draw(centers.valid)
+        ignore = (draw(centers.ignore) > 0) & (heat < 1)
+        return heat, ignore
+
+    def loss(self, outputs: Dict, gt: InstanceData, grid: Grid) -> Dict[str, Tensor]:
+        """All losses of this head: heatmap focal loss and every task's losses."""
+        centers = self.place_centers(gt, grid)
+        heat, ignore = self.render(centers, grid)
+        losses = {'loss_heatmap': self.loss_heatmap_weight * penalty_reduced_focal_loss(
+            outputs['heatmap'], heat, self.focal_alpha, self.focal_beta, ignore=ignore)}
+        for task_name, task in self.tasks.items():
+            targets = task.encode(gt, centers, grid)
+            for key, value in task.loss(outputs[task_name], targets, centers, grid).items():
+                losses[key.replace('loss_', f'loss_{task_name}_', 1)] = value
+        return losses

@@ -1,0 +1,184 @@
+"""The CenterNet detector: backbone -> neck -> any number of center heads with their tasks."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from mmengine.model import BaseModel
+from mmengine.structures import InstanceData
+from torch import Tensor, nn
+
+from centerx.decode import extract_peaks
+from centerx.heatmap import build_kernel
+from centerx.registry import MODELS, TASKS
+from centerx.structures import DetSample
+from centerx.task import DecodeContext, Grid, concat_instances
+
+from .center_head import CenterHead
+
+
+def build_task(cfg: Union[dict, nn.Module]) -> nn.Module:
+    """Build a task from config, with an error that lists the registered tasks."""
+    if isinstance(cfg, nn.Module):
+        return cfg
+    cfg = dict(cfg)
+    type_name = cfg.get('type')
+    if TASKS.get(type_name) is None:
+        known = sorted(TASKS.module_dict)
+        raise KeyError(f'unknown task type {type_name!r}; registered tasks: {known}. A task from a '
+                       "plugin must be imported first: custom_imports = dict(imports=['my_plugin'])")
+    return TASKS.build(cfg)
+
+
+@MODELS.register_module()
+class CenterNet(BaseModel):
+    """Objects as points, with pluggable tasks and several heads.
+
+    Args:
+        backbone: config of a backbone returning a tuple of features.
+        neck: config of a neck turning that tuple into one stride-4 (B, C, H/4, W/4) feature;
+            it receives ``in_channels`` from the backbone unless the config sets it.
+        heads: one dict per head: ``name``, ``classes`` (names; None = all ``classes``),
+            ``tasks`` (task configs), optional ``kernel`` (default ``CornerNetGaussian``),
+            ``center_task``, ``head_conv``, ``heatmap_bias``, ``loss_heatmap_weight``.
+        classes: the dataset's class names, in label-index order.
+        data_preprocessor: batching and normalization config.
+        test_cfg: ``topk`` (100), ``score_thr`` (0.0), ``pool_size`` (3).
+    """
+
+    def __init__(self, backbone: dict, neck: dict, heads: Sequence[dict], classes: Sequence[str],
+                 data_preprocessor: Optional[dict] = None, test_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='DetDataPreprocessor')
+        if isinstance(data_preprocessor, dict):  # build in our scope, whatever the default scope is
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.classes = tuple(classes)
+        self.backbone = MODELS.build(backbone)
+        neck = dict(neck)
+        if 'in_channels' not in neck:
+            out_ch = self.backbone.out_channels
+            neck['in_channels'] = out_ch[-1] if neck.get('type') == 'DeconvNeck' else out_ch
+        self.neck = MODELS.build(neck)
+        self.test_cfg = dict(topk=100, score_thr=0.0, pool_size=3)
+        self.test_cfg.update(test_cfg or {})
+        self.heads = nn.ModuleDict()
+        label_maps = {}
+        for i, head_cfg in enumerate(heads):
+            head_cfg = dict(head_cfg)
+            name = head_cfg.pop('name', f'head{i}')
+            if name in self.heads:
+                raise ValueError(f'duplicate head name {name!r}')
+            head_classes = tuple(head_cfg.pop('classes', None) or self.classes)
+            missing = [c for c in head_classes if c not in self.classes]
+            if missing:
+                raise ValueError(f'head {name!r} names classes {missing} that are not among the '
+                                 f'model classes {list(self.classes)}')
+            tasks = [build_task(t) for t in head_cfg.pop('tasks')]
+            kernel = build_kernel(head_cfg.pop('kernel', None))
+            self.heads[name] = CenterHead(name=name, in_channels=self.neck.out_channels,
+                                          classes=head_classes, tasks=tasks, kernel=kernel, **head_cfg)
+            label_map = torch.full((len(self.classes),), -1, dtype=torch.int64)
+            for j, c in enumerate(head_classes):
+                label_map[self.classes.index(c)] = j
+            label_maps[name] = label_map
+            self.register_buffer(f'_label_map_{name}', label_map, persistent=False)
+            self.register_buffer(f'_head_to_dataset_{name}',
+                                 torch.tensor([self.classes.index(c) for c in head_classes]), persistent=False)
+
+    # ------------------------------------------------------------------ plumbing
+    def label_map(self, head: str) -> Tensor:
+        """(num_classes,) int64: dataset label -> head channel (-1 when the head skips it)."""
+        return getattr(self, f'_label_map_{head}')
+
+    def head_to_dataset(self, head: str) -> Tensor:
+        """(head classes,) int64: head channel -> dataset label."""
+        return getattr(self, f'_head_to_dataset_{head}')
+
+    def extract_feat(self, inputs: Tensor) -> Tensor:
+        """(B, 3, H, W) normalized images -> (B, C, H/4, W/4) feature."""
+        return self.neck(self.backbone(inputs))
+
+    def _grid(self, inputs: Tensor, feat: Tensor) -> Grid:
+        stride = inputs.shape[-1] // feat.shape[-1]
+        return Grid(batch_size=inputs.shape[0], shape=tuple(feat.shape[-2:]), stride=stride,
+                    input_shape=tuple(inputs.shape[-2:]))
+
+    def forward(self, inputs: Tensor, data_samples: Optional[List[DetSample]] = None,
+                mode: str = 'tensor') -> Union[Dict, List[DetSample]]:
+        """mmengine entry: ``loss`` -> dict of losses, ``predict`` -> samples with ``preds``,
+        ``tensor`` -> ``{head name: {'heatmap': logits, task: {map: tensor}}}``."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self._forward(inputs)
+        raise RuntimeError(f'invalid mode {mode!r}; expected loss, predict or tensor')
+
+    def _forward(self, inputs: Tensor) -> Dict[str, Dict]:
+        feat = self.extract_feat(inputs)
+        return {name: head(feat) for name, head in self.heads.items()}
+
+    # ------------------------------------------------------------------ training
+    def loss(self, inputs: Tensor, data_samples: List[DetSample]) -> Dict[str, Tensor]:
+        """Losses of every head; keys ``loss_*`` (prefixed by the head name when there are several)."""
+        feat = self.extract_feat(inputs)
+        grid = self._grid(inputs, feat)
+        gts = [s.gt for s in data_samples]
+        losses: Dict[str, Tensor] = {}
+        for name, head in self.heads.items():
+            gt = concat_instances(gts, self.label_map(name))
+            head_losses = head.loss(head(feat), gt, grid)
+            prefix = f'loss_{name}_' if len(self.heads) > 1 else 'loss_'
+            losses.update({k.replace('loss_', prefix, 1): v for k, v in head_losses.items()})
+        return losses
+
+    # ------------------------------------------------------------------ inference
+    def decode_outputs(self, outputs: Dict[str, Dict], ctx: DecodeContext) -> Dict[str, Dict[str, Tensor]]:
+        """Peaks and task attributes per head, batched and traceable.
+
+        Returns:
+            ``{head: {'scores': (B, K), 'labels': (B, K) dataset labels, <field>: (B, K, ...)}}``.
+        """
+        results = {}
+        for name, head in self.heads.items():
+            out = outputs[name]
+            peaks = extract_peaks(torch.sigmoid(out['heatmap']), self.test_cfg['topk'], self.test_cfg['pool_size'])
+            fields = {'scores': peaks.scores, 'labels': self.head_to_dataset(name)[peaks.labels]}
+            for task_name, task in head.tasks.items():
+                fields.update(task.decode(out[task_name], peaks, ctx))
+            results[name] = fields
+        return results
+
+    def predict(self, inputs: Tensor, data_samples: List[DetSample]) -> List[DetSample]:
+        """Detections per head in original-image coordinates, written to ``sample.preds``."""
+        feat = self.extract_feat(inputs)
+        grid = self._grid(inputs, feat)
+        ctx = self.decode_context(grid, data_samples, inputs.device)
+        return self.attach_predictions(self.decode_outputs({n: h(feat) for n, h in self.heads.items()}, ctx),
+                                       data_samples)
+
+    @staticmethod
+    def decode_context(grid: Grid, data_samples: List[DetSample], device: torch.device) -> DecodeContext:
+        """Build the decode context (inverse affines, original shapes) of a batch."""
+        inv = torch.as_tensor(np.stack([s.meta.inverse_affine for s in data_samples]),
+                              dtype=torch.float32, device=device)
+        shapes = torch.as_tensor([list(s.meta.ori_shape) for s in data_samples], dtype=torch.int64, device=device)
+        return DecodeContext(grid=grid, inverse_affine=inv, ori_shapes=shapes,
+                             metas=[s.meta for s in data_samples])
+
+    def attach_predictions(self, decoded: Dict[str, Dict[str, Tensor]],
+                           data_samples: List[DetSample]) -> List[DetSample]:
+        """Split batched (B, K, ...) fields per image, drop scores below ``score_thr``."""
+        thr = self.test_cfg['score_thr']
+        for name, fields in decoded.items():
+            for i, sample in enumerate(data_samples):
+                keep = fields['scores'][i] > thr
+                pred = InstanceData()
+                for key, value in fields.items():
+                    pred.set_field(value[i][keep].detach(), key)
+                sample.preds[name] = pred
+        return data_samples

@@ -1,0 +1,5 @@
+"""Necks: turn a backbone's feature tuple into one stride-4 map; expose ``out_channels``."""
+from .deconv import DeconvNeck
+from .dla_up import DLAUpNeck
+
+__all__ = ['DeconvNeck', 'DLAUpNeck']

@@ -1,0 +1,108 @@
+"""The task plugin contract.
+
+A task is an attribute family regressed at center peaks. It declares the output maps
+it needs (``maps``) and the ground-truth fields it reads (``requires``), and supplies
+pure, separately testable pieces:
+
+- ``centers`` (only for a task that places peaks): where each object peaks and how
+  the peak spreads;
+- ``encode``: per-object regression targets at those centers;
+- ``loss``: named losses (``loss_<term>``) from the maps and the targets;
+- ``decode``: attributes at heatmap peaks, in original-image coordinates.
+
+Encoders and decoders are vectorized tensor functions (no per-object Python loops).
+"""
+from __future__ import annotations
+
+from typing import ClassVar, Dict, Optional, Tuple
+
+import torch
+from mmengine.structures import InstanceData
+from torch import Tensor, nn
+
+from centerx.decode import Peaks
+
+from .targets import Centers, DecodeContext, Grid
+
+
+class Task(nn.Module):
+    """Base class of all tasks.
+
+    Args:
+        name: short name used in branch and loss names (default: ``default_name``).
+        loss_weights: multiplier per loss term, e.g. ``dict(size=0.1, offset=1.0)``;
+            terms not listed use ``default_loss_weights``.
+    """
+
+    #: output maps and their channel counts, e.g. ``{'size': 2, 'offset': 2}``
+    maps: ClassVar[Dict[str, int]] = {}
+    #: ground-truth fields this task reads (besides ``labels`` and ``ignore``)
+    requires: ClassVar[Tuple[str, ...]] = ()
+    #: ground-truth fields this task's decoder writes into predictions
+    provides: ClassVar[Tuple[str, ...]] = ()
+    default_name: ClassVar[str] = 'task'
+    default_loss_weights: ClassVar[Dict[str, float]] = {}
+
+    def __init__(self, name: Optional[str] = None, loss_weights: Optional[Dict[str, float]] = None) -> None:
+        super().__init__()
+        self.name = name or self.default_name
+        weights = dict(self.default_loss_weights)
+        unknown = set(loss_weights or {}) - set(weights)
+        if unknown:
+            raise ValueError(f'{type(self).__name__}: unknown loss_weights {sorted(unknown)}; '
+                             f'known terms are {sorted(weights)}')
+        weights.update(loss_weights or {})
+        self.loss_weights = weights
+
+    @property
+    def places_centers(self) -> bool:
+        """Whether this task implements :meth:`centers` (can be a head's center task)."""
+        return type(self).centers is not Task.centers
+
+    def centers(self, gt: InstanceData, grid: Grid) -> Centers:
+        """Where each object peaks.
+
+        Args:
+            gt: concatenated ground truth of a head (M rows) in network-input pixels,
+                with ``batch_idx`` (M,), ``labels`` (M,) head class, ``ignore`` (M,).
+            grid: the output grid.
+        """
+        raise NotImplementedError(f'{type(self).__name__} does not place centers; '
+                                  'put a task that does (e.g. Box2DTask) first on the head')
+
+    def init_branch(self, map_name: str, branch: nn.Sequential) -> None:
+        """Initialise the last layer of a map's branch (default: zero bias)."""
+        nn.init.constant_(branch[-1].bias, 0.0)
+
+    def encode(self, gt: InstanceData, centers: Centers, grid: Grid) -> Dict[str, Tensor]:
+        """Regression targets at the centers: dict of (M, ...) tensors (``weight`` (M,) or (M, C))."""
+        raise NotImplementedError
+
+    def loss(self, preds: Dict[str, Tensor], targets: Dict[str, Tensor], centers: Centers,
+             grid: Grid) -> Dict[str, Tensor]:
+        """Named, already weighted losses ``{'loss_<term>': scalar}`` from (B, C, H, W) maps."""
+        raise NotImplementedError
+
+    def decode(self, preds: Dict[str, Tensor], peaks: Peaks, ctx: DecodeContext) -> Dict[str, Tensor]:
+        """Attributes at the peaks: dict of (B, K, ...) tensors in original-image coordinates."""
+        raise NotImplementedError
+
+    def perfect_maps(self, targets: Dict[str, Tensor], centers: Centers, grid: Grid) -> Dict[str, Tensor]:
+        """Maps that hold each valid object's targets at its peak cell (zeros elsewhere).
+
+        Used by round-trip tests: ``decode(perfect_maps(encode(gt)))`` must give ``gt`` back.
+        Returns a dict of (B, C, H, W) tensors, one per entry of :attr:`maps`.
+        """
+        out = {}
+        H, W = grid.shape
+        valid = centers.valid
+        flat_idx = centers.batch_idx[valid] * (H * W) + centers.cell_index(grid)[valid]
+        for name, channels in self.maps.items():
+            flat = torch.zeros(grid.batch_size * H * W, channels, device=centers.xy.device)
+            flat[flat_idx] = targets[name][valid].to(flat.dtype)
+            out[name] = flat.view(grid.batch_size, H, W, channels).permute(0, 3, 1, 2).contiguous()
+        return out
+
+    def weighted(self, losses: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """Apply ``loss_weights`` to ``{term: loss}`` and name them ``loss_<term>``."""
+        return {f'loss_{term}': value * self.loss_weights.get(term, 1.0) for term, value in losses.items()}

@@ -1,0 +1,2 @@
+"""Built-in tasks. Each one is a plugin written only against centerx's public API."""
+from . import box2d  # noqa: F401

@@ -1,0 +1,340 @@
+"""Deterministic generator of a small synthetic COCO-format detection dataset.
+
+Images are flat-coloured filled shapes (one class per shape kind) drawn with OpenCV on
+textured backgrounds (colour gradient + low-frequency noise + pixel noise + random
+lines), so a detector has to learn shape, not just "coloured blob".
+
+Layout written under ``root``::
+
+    root/train/000001.png ...           RGB images (written as PNG)
+    root/val/000001.png ...
+    root/annotations/train.json         COCO instances json (xywh boxes)
+    root/annotations/val.json
+    root/.complete                      marker, written last (generation parameters)
+
+Conventions (documented contract of the annotations):
+
+- Box = tight box of the pixels of the shape *as drawn*, before any later shape is
+  drawn over it: an occluded object keeps its full (amodal) extent. Shapes are drawn
+  in annotation-id order (a later id may occlude an earlier one); placement is
+  re-drawn when a new shape would leave less than 30% of an earlier one visible.
+- Shapes may cross the image border; their box is clipped to the image (the pixels
+  outside the image are never drawn), so ``x == 0`` or ``x + w == width`` happens.
+- Pixel ``(col, row)`` covers ``[col, col + 1) x [row, row + 1)``: a shape whose
+  pixels span columns ``c0..c1`` has ``x = c0, w = c1 - c0 + 1``. Values are ints.
+- ``area`` is the number of drawn pixels of the shape (before occlusion), like
+  COCO's mask area; ``iscrowd`` is 0; image, annotation and category ids start at 1.
+- Each annotation also carries ``color`` (RGB of its flat fill, extra COCO field
+  ignored by pycocotools), which lets tests find a shape's pixels in the image.
+- Every ``empty_every``-th image (index 1, 1 + empty_every, ...) has no objects.
+
+Generation is bit-for-bit deterministic for a given seed (one numpy Generator per
+image, seeded from ``(seed, split, index)``; no global random state), and safe
+when several processes call :func:`ensure_synthetic_coco` at once (each builds in
+its own temporary directory next to ``root`` and renames it into place).
+"""
+from __future__ import annotations
+
+import argparse
+import colorsys
+import errno
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from typing import Dict, List, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+SHAPES: Tuple[str, ...] = ('circle', 'rectangle', 'triangle', 'ellipse', 'star')
+MARKER = '.complete'
+FORMAT_VERSION = 1
+_SHIFT = 4  # cv2 sub-pixel bits: coordinates are passed multiplied by 16
+_MIN_PIXELS = 12  # a placement with fewer drawn pixels is re-drawn
+_MIN_SIDE = 4  # ... and one whose clipped box is thinner than this
+_MIN_VISIBLE_FRACTION = 0.3  # an earlier shape must keep this much visible
+
+
+def _log(msg: str, level: int = logging.INFO) -> None:
+    from mmengine.logging import print_log  # lazy: keep the CLI import light
+    print_log(msg, logger='current', level=level)
+
+
+def _fixed(points: np.ndarray) -> np.ndarray:
+    """(K, 2) float pixel coordinates -> int32 fixed point for cv2 (shift=_SHIFT)."""
+    return np.round(points * (1 << _SHIFT)).astype(np.int32)
+
+
+def _shape_mask(kind: str, center: Tuple[float, float], radius: float, rng: np.random.Generator,
+                hw: Tuple[int, int]) -> np.ndarray:
+    """Draw one filled shape.
+
+    Args:
+        kind: one of :data:`SHAPES`.
+        center: (x, y) in pixels (may lie outside the image).
+        radius: half the shape's diameter in pixels.
+        rng: generator for the shape's own parameters (angle, aspect ...).
+        hw: (height, width) of the image.
+
+    Returns:
+        (H, W) uint8 mask, 1 on the drawn pixels (no anti-aliasing: exact pixels).
+    """
+    mask = np.zeros(hw, np.uint8)
+    cx, cy = center
+    c = (int(round(cx * (1 << _SHIFT))), int(round(cy * (1 << _SHIFT))))
+    theta = rng.uniform(0.0, 2.0 * math.pi)
+    if kind == 'circle':
+        cv2.circle(mask, c, int(round(radius * (1 << _SHIFT))), 1, -1, cv2.LINE_8, _SHIFT)
+        return mask
+    if kind == 'ellipse':
+        axes = (int(round(radius * (1 << _SHIFT))),
+                int(round(radius * rng.uniform(0.3, 0.65) * (1 << _SHIFT))))
+        cv2.ellipse(mask, c, axes, math.degrees(theta), 0, 360, 1, -1, cv2.LINE_8, _SHIFT)
+        return mask
+    if kind == 'rectangle':
+        corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float64)
+        local = corners * (0.8 * radius * np.array([1.0, rng.uniform(0.35, 1.0)]))
+    elif kind == 'triangle':
+        angles = np.arange(3) * (2.0 * math.pi / 3.0) + rng.uniform(-0.35, 0.35, 3)
+        radii = radius * rng.uniform(0.8, 1.0, 3)
+        local = np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
+    elif kind == 'star':
+        angles = np.arange(10) * (math.pi / 5.0)
+        radii = np.where(np.arange(10) % 2 == 0, radius, radius * rng.uniform(0.38, 0.5))
+        local = np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
+    else:
+        raise ValueError(f'unknown synthetic shape {kind!r}; known: {SHAPES}')
+    rot = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
+    points = local @ rot.T + np.array([cx, cy])
+    cv2.fillPoly(mask, [_fixed(points)], 1, cv2.LINE_8, _SHIFT)
+    return mask
+
+
+def _background(rng: np.random.Generator, hw: Tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) uint8 RGB textured background: gradient + noise + random lines."""
+    h, w = hw
+    grey = rng.uniform(60, 190)
+    c0, c1 = (grey + (rng.uniform(40, 210, 3) - grey) * 0.5 for _ in range(2))
+    angle = rng.uniform(0.0, 2.0 * math.pi)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    t = xs * math.cos(angle) + ys * math.sin(angle)
+    t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
+    img = (c0.astype(np.float32)[None, None, :] * (1.0 - t[..., None])
+           + c1.astype(np.float32)[None, None, :] * t[..., None])
+    grid = int(rng.integers(3, 9))
+    low = rng.standard_normal((grid, grid, 3), dtype=np.float32)
+    img += cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC) * np.float32(rng.uniform(8, 30))
+    img += rng.standard_normal((h, w, 3), dtype=np.float32) * np.float32(rng.uniform(2, 8))
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    for _ in range(int(rng.integers(2, 11))):
+        p0 = (int(rng.integers(-w // 4, w + w // 4)), int(rng.integers(-h // 4, h + h // 4)))
+        p1 = (int(rng.integers(-w // 4, w + w // 4)), int(rng.integers(-h // 4, h + h // 4)))
+        color = tuple(float(v) for v in rng.uniform(0, 255, 3))
+        cv2.line(img, p0, p1, color, int(rng.integers(1, 4)), cv2.LINE_AA)
+    return img
+
+
+def _shape_color(rng: np.random.Generator) -> Tuple[int, int, int]:
+    """A saturated RGB fill colour."""
+    r, g, b = colorsys.hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.45, 1.0), rng.uniform(0.45, 1.0))
+    return int(round(r * 255)), int(round(g * 255)), int(round(b * 255))
+
+
+def render_image(rng: np.random.Generator, image_size: Tuple[int, int], classes: Sequence[str],
+                 num_objects: int) -> Tuple[np.ndarray, List[dict]]:
+    """Render one synthetic image.
+
+    Args:
+        rng: the image's own generator.
+        image_size: (H, W).
+        classes: shape kinds, index = label.
+        num_objects: how many shapes to try to place (fewer if placement fails).
+
+    Returns:
+        image: (H, W, 3) uint8 RGB.
+        objects: in drawing order, dicts with ``label`` (int), ``bbox`` (x, y, w, h)
+            ints (tight box of the shape's drawn pixels before occlusion, clipped to
+            the image), ``area`` (drawn pixel count), ``color`` (RGB ints).
+    """
+    hw = (int(image_size[0]), int(image_size[1]))
+    img = _background(rng, hw)
+    owner = np.full(hw, -1, np.int16)  # index of the shape visible at each pixel
+    full_area: List[int] = []
+    objects: List[dict] = []
+    lo, hi = math.log(8.0), math.log(max(0.5 * min(hw), 9.0))
+    for _ in range(num_objects):
+        for _attempt in range(10):
+            label = int(rng.integers(len(classes)))
+            diameter = math.exp(rng.uniform(lo, hi))
+            margin = 0.15 * diameter
+            center = (rng.uniform(-margin, hw[1] + margin), rng.uniform(-margin, hw[0] + margin))
+            mask = _shape_mask(classes[label], center, diameter / 2.0, rng, hw).astype(bool)
+            area = int(np.count_nonzero(mask))
+            if area < _MIN_PIXELS:
+                continue
+            rows = np.flatnonzero(mask.any(axis=1))
+            cols = np.flatnonzero(mask.any(axis=0))
+            if min(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 < _MIN_SIDE:
+                continue
+            if objects:
+                kept = owner[~mask]
+                visible = np.bincount(kept[kept >= 0], minlength=len(objects))
+                if np.any(visible < _MIN_VISIBLE_FRACTION * np.asarray(full_area)):
+                    continue
+            color = _shape_color(rng)
+            img[mask] = color
+            owner[mask] = len(objects)
+            full_area.append(area)
+            objects.append(dict(label=label, area=area, color=list(color),
+                                bbox=[int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1),
+                                      int(rows[-1] - rows[0] + 1)]))
+            break
+    return img, objects
+
+
+def _write_split(out_dir: str, split: str, split_code: int, num_images: int, params: dict) -> None:
+    """Write ``out_dir/<split>/*.png`` and ``out_dir/annotations/<split>.json``."""
+    img_dir = os.path.join(out_dir, split)
+    os.makedirs(img_dir, exist_ok=True)
+    classes = params['classes']
+    images, annotations = [], []
+    for i in range(num_images):
+        rng = np.random.default_rng(np.random.SeedSequence([params['seed'], split_code, i]))
+        empty = params['empty_every'] > 0 and i % params['empty_every'] == 1
+        n = 0 if empty else int(rng.integers(1, params['max_objects'] + 1))
+        img, objects = render_image(rng, params['image_size'], classes, n)
+        file_name = f'{i + 1:06d}.png'
+        ok, buf = cv2.imencode('.png', cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise RuntimeError(f'could not encode synthetic image {split}/{file_name}')
+        with open(os.path.join(img_dir, file_name), 'wb') as f:
+            f.write(buf.tobytes())
+        image_id = i + 1
+        images.append(dict(id=image_id, file_name=file_name, height=img.shape[0], width=img.shape[1]))
+        for obj in objects:
+            annotations.append(dict(id=len(annotations) + 1, image_id=image_id,
+                                    category_id=obj['label'] + 1, bbox=obj['bbox'], area=obj['area'],
+                                    iscrowd=0, color=obj['color']))
+    coco = dict(
+        info=dict(description='centerx synthetic shapes', version=FORMAT_VERSION, split=split,
+                  seed=params['seed']),
+        licenses=[],
+        images=images,
+        annotations=annotations,
+        categories=[dict(id=k + 1, name=name, supercategory='shape') for k, name in enumerate(classes)])
+    os.makedirs(os.path.join(out_dir, 'annotations'), exist_ok=True)
+    with open(os.path.join(out_dir, 'annotations', f'{split}.json'), 'w') as f:
+        json.dump(coco, f)
+
+
+def synthetic_paths(root: str) -> Dict[str, str]:
+    """Paths of a synthetic dataset under ``root`` (whether or not it exists)."""
+    return dict(root=root,
+                train_img_dir=os.path.join(root, 'train'),
+                val_img_dir=os.path.join(root, 'val'),
+                train_ann_file=os.path.join(root, 'annotations', 'train.json'),
+                val_ann_file=os.path.join(root, 'annotations', 'val.json'))
+
+
+def _is_complete(root: str) -> bool:
+    return os.path.isfile(os.path.join(root, MARKER))
+
+
+def _check_params(root: str, params: dict) -> None:
+    """Warn when a complete dataset at ``root`` was made with other parameters."""
+    try:
+        with open(os.path.join(root, MARKER)) as f:
+            found = json.load(f)
+    except (OSError, ValueError):
+        found = None
+    if found != params:
+        _log(f'synthetic dataset at {root} already exists and was generated with '
+             f'{found}, not the requested {params}; keeping it (delete the folder to '
+             'regenerate)', logging.WARNING)
+
+
+def ensure_synthetic_coco(root: str, num_train: int = 160, num_val: int = 40,
+                          image_size: Tuple[int, int] = (256, 256), seed: int = 0,
+                          classes: Sequence[str] = SHAPES, max_objects: int = 12,
+                          empty_every: int = 20) -> Dict[str, str]:
+    """Generate the synthetic dataset at ``root`` unless it is already complete.
+
+    Args:
+        root: output folder (created with its parents).
+        num_train: number of training images.
+        num_val: number of validation images.
+        image_size: (H, W) of every image.
+        seed: global seed; same seed and arguments -> identical files.
+        classes: shape kinds to use, a subset of :data:`SHAPES` (index = label,
+            category id = index + 1).
+        max_objects: objects per non-empty image are drawn from 1..max_objects.
+        empty_every: images with index ``i % empty_every == 1`` have no objects
+            (0 disables).
+
+    Returns:
+        dict with ``root``, ``train_img_dir``, ``val_img_dir``, ``train_ann_file``,
+        ``val_ann_file``.
+    """
+    classes = [str(c) for c in classes]
+    unknown = [c for c in classes if c not in SHAPES]
+    if unknown or not classes or len(set(classes)) != len(classes):
+        raise ValueError(f'classes must be distinct names among {SHAPES}, got {classes}')
+    if num_train < 0 or num_val < 0 or max_objects < 1 or min(image_size) < 16:
+        raise ValueError('need num_train, num_val >= 0, max_objects >= 1 and image sides >= 16, '
+                         f'got {num_train}, {num_val}, {max_objects}, {image_size}')
+    params = dict(version=FORMAT_VERSION, num_train=int(num_train), num_val=int(num_val),
+                  image_size=[int(image_size[0]), int(image_size[1])], seed=int(seed),
+                  classes=classes, max_objects=int(max_objects), empty_every=int(empty_every))
+    root = os.path.abspath(root)
+    paths = synthetic_paths(root)
+    if os.path.isdir(root) and os.listdir(root):
+        if _is_complete(root):
+            _check_params(root, params)
+            return paths
+        raise FileExistsError(f'{root} exists, is not empty and is not a complete synthetic dataset '
+                              f'(no {MARKER} marker); remove it or choose another root')
+    parent = os.path.dirname(root)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f'.{os.path.basename(root)}.tmp-', dir=parent)
+    try:
+        _write_split(tmp, 'train', 0, params['num_train'], params)
+        _write_split(tmp, 'val', 1, params['num_val'], params)
+        with open(os.path.join(tmp, MARKER), 'w') as f:
+            json.dump(params, f)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0o700
+        try:
+            os.replace(tmp, root)  # atomic; replaces an empty root folder
+        except OSError as e:
+            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not _is_complete(root):
+                raise
+            _check_params(root, params)  # another process finished first
+        else:
+            _log(f'wrote synthetic COCO dataset ({num_train} train, {num_val} val images) to {root}')
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m tasks.box2d.synthetic --root DIR --num-train N --num-val M``."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--root', required=True)
+    parser.add_argument('--num-train', type=int, default=160)
+    parser.add_argument('--num-val', type=int, default=40)
+    parser.add_argument('--image-size', type=int, nargs=2, default=(256, 256), metavar=('H', 'W'))
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--max-objects', type=int, default=12)
+    args = parser.parse_args(argv)
+    paths = ensure_synthetic_coco(args.root, num_train=args.num_train, num_val=args.num_val,
+                                  image_size=tuple(args.image_size), seed=args.seed,
+                                  max_objects=args.max_objects)
+    for key, value in paths.items():
+        print(f'{key}: {value}')
+
+
+if __name__ == '__main__':
+    main()

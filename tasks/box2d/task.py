@@ -1,0 +1,81 @@
+"""Axis-aligned 2D boxes (CenterNet ``ctdet``): box size and sub-cell offset at each center."""
+from __future__ import annotations
+
+from typing import Dict
+
+import torch
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from centerx.decode import Peaks
+from centerx.decode.peaks import gather_at_peaks
+from centerx.losses import weighted_l1_loss
+from centerx.registry import TASKS
+from centerx.task import Centers, DecodeContext, Grid, Task, grid_to_image
+
+
+@TASKS.register_module()
+class Box2DTask(Task):
+    """2D boxes as center + (w, h) + sub-cell offset.
+
+    Ground truth: ``bboxes`` (M, 4) xyxy in network-input pixels.
+    Targets (grid cells): ``size`` (M, 2) = clipped box (w, h); ``offset`` (M, 2) =
+    center - floor(center). Boxes are clipped to the grid extent ``[0, W] x [0, H]``
+    (the visible part of the object); a box with no visible area, a non-finite box
+    or an ignored one places no peak and gets no regression loss.
+    Decoded: ``bboxes`` (B, K, 4) xyxy in original-image pixels, clipped to the image.
+    Round trip: exact up to float rounding (no quantization: the offset restores the
+    sub-cell center).
+    """
+
+    maps = {'size': 2, 'offset': 2}
+    requires = ('bboxes',)
+    provides = ('bboxes',)
+    default_name = 'box2d'
+    default_loss_weights = {'size': 0.1, 'offset': 1.0}
+
+    def centers(self, gt: InstanceData, grid: Grid) -> Centers:
+        H, W = grid.shape
+        boxes = gt.bboxes.to(torch.float32) / grid.stride
+        finite = torch.isfinite(boxes).all(dim=1)
+        boxes = torch.nan_to_num(boxes)
+        x = boxes[:, 0::2].clamp(0, W)
+        y = boxes[:, 1::2].clamp(0, H)
+        sizes = torch.stack([x[:, 1] - x[:, 0], y[:, 1] - y[:, 0]], dim=1)
+        visible = finite & (sizes > 0).all(dim=1)
+        if 'has_bboxes' in gt:
+            visible &= gt.has_bboxes
+        ignore = gt.ignore.to(torch.bool) & visible
+        xy = torch.stack([(x[:, 0] + x[:, 1]) / 2, (y[:, 0] + y[:, 1]) / 2], dim=1)
+        return Centers(batch_idx=gt.batch_idx, labels=gt.labels, xy=xy, sizes=sizes,
+                       valid=visible & ~ignore, ignore=ignore)
+
+    def encode(self, gt: InstanceData, centers: Centers, grid: Grid) -> Dict[str, Tensor]:
+        return {'size': centers.sizes, 'offset': centers.offset, 'weight': centers.valid.to(torch.float32)}
+
+    def loss(self, preds: Dict[str, Tensor], targets: Dict[str, Tensor], centers: Centers,
+             grid: Grid) -> Dict[str, Tensor]:
+        weight = targets['weight']
+        return self.weighted({
+            'size': weighted_l1_loss(centers.gather(preds['size'], grid), targets['size'], weight),
+            'offset': weighted_l1_loss(centers.gather(preds['offset'], grid), targets['offset'], weight),
+        })
+
+    def decode(self, preds: Dict[str, Tensor], peaks: Peaks, ctx: DecodeContext) -> Dict[str, Tensor]:
+        size = gather_at_peaks(preds['size'], peaks)
+        offset = gather_at_peaks(preds['offset'], peaks)
+        cx = peaks.xs.to(size.dtype) + offset[..., 0]
+        cy = peaks.ys.to(size.dtype) + offset[..., 1]
+        half_w, half_h = size[..., 0] / 2, size[..., 1] / 2
+        corners = torch.stack([
+            torch.stack([cx - half_w, cy - half_h], -1), torch.stack([cx + half_w, cy - half_h], -1),
+            torch.stack([cx + half_w, cy + half_h], -1), torch.stack([cx - half_w, cy + half_h], -1),
+        ], dim=2)  # (B, K, 4, 2)
+        B, K = cx.shape
+        pts = grid_to_image(corners.reshape(B, K * 4, 2), ctx.grid.stride, ctx.inverse_affine).reshape(B, K, 4, 2)
+        lo, hi = pts.min(dim=2).values, pts.max(dim=2).values
+        if ctx.ori_shapes is not None:
+            wh = ctx.ori_shapes.flip(-1).to(lo.dtype)[:, None, :]  # (B, 1, 2) as (w, h)
+            lo = torch.minimum(lo.clamp(min=0), wh)
+            hi = torch.minimum(hi.clamp(min=0), wh)
+        return {'bboxes': torch.cat([lo, hi], dim=-1)}

@@ -1,0 +1,133 @@
+"""Synthetic COCO generator: determinism, annotation correctness, concurrency."""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+from pathlib import Path
+from typing import Dict
+
+import cv2
+import numpy as np
+import pytest
+
+from tasks.box2d.synthetic import SHAPES, ensure_synthetic_coco, main
+
+KWARGS = dict(num_train=12, num_val=4, image_size=(96, 128), seed=3)
+H, W = KWARGS['image_size']
+
+
+def tree_bytes(root: Path) -> Dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob('*')) if p.is_file()}
+
+
+@pytest.fixture(scope='module')
+def generated(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp('syn') / 'shapes'
+    paths = ensure_synthetic_coco(str(root), **KWARGS)
+    assert paths['train_ann_file'] == str(root / 'annotations' / 'train.json')
+    return root
+
+
+def load(root: Path, split: str) -> dict:
+    return json.loads((root / 'annotations' / f'{split}.json').read_text())
+
+
+def test_deterministic(generated: Path, tmp_path: Path) -> None:
+    again = tmp_path / 'again'
+    ensure_synthetic_coco(str(again), **KWARGS)
+    a, b = tree_bytes(generated), tree_bytes(again)
+    assert sorted(a) == sorted(b) and len(a) == 12 + 4 + 3
+    assert all(a[k] == b[k] for k in a)
+    other = tmp_path / 'other_seed'
+    ensure_synthetic_coco(str(other), **dict(KWARGS, seed=4))
+    assert tree_bytes(other)['train/000001.png'] != a['train/000001.png']
+
+
+def test_counts_and_ids(generated: Path) -> None:
+    for split, n in (('train', 12), ('val', 4)):
+        data = load(generated, split)
+        assert [img['id'] for img in data['images']] == list(range(1, n + 1))
+        assert all((img['height'], img['width']) == (H, W) for img in data['images'])
+        assert all((generated / split / img['file_name']).is_file() for img in data['images'])
+        assert [a['id'] for a in data['annotations']] == list(range(1, len(data['annotations']) + 1))
+        assert [(c['id'], c['name']) for c in data['categories']] == list(enumerate(SHAPES, 1))
+        assert all(a['iscrowd'] == 0 for a in data['annotations'])
+    image = cv2.imread(str(generated / 'train' / '000001.png'))
+    assert image.shape == (H, W, 3)
+
+
+def test_boxes_valid_and_varied(generated: Path) -> None:
+    data = load(generated, 'train')
+    boxes = np.array([a['bbox'] for a in data['annotations']], float)
+    x, y, w, h = boxes.T
+    assert (x >= 0).all() and (y >= 0).all() and (x + w <= W).all() and (y + h <= H).all()
+    assert (w >= 1).all() and (h >= 1).all()
+    touching = (x == 0) | (y == 0) | (x + w == W) | (y + h == H)
+    assert 0 < touching.sum() < len(boxes)
+    per_image = np.bincount([a['image_id'] for a in data['annotations']], minlength=13)[1:]
+    assert (per_image == 0).sum() >= 1 and per_image.max() > 1  # empty images exist
+    assert len({a['category_id'] for a in data['annotations']}) >= 4
+    assert max(w.max(), h.max()) >= 30 and min(w.min(), h.min()) <= 12
+
+
+def test_boxes_match_drawn_pixels(generated: Path) -> None:
+    """For shapes no later shape overlaps: tight box of the fill colour == bbox, count == area."""
+    data = load(generated, 'train')
+    checked = 0
+    for img in data['images']:
+        anns = [a for a in data['annotations'] if a['image_id'] == img['id']]
+        rgb = cv2.cvtColor(cv2.imread(str(generated / 'train' / img['file_name'])), cv2.COLOR_BGR2RGB)
+        for k, a in enumerate(anns):
+            x, y, w, h = a['bbox']
+            later = [b['bbox'] for b in anns[k + 1:]]
+            if any(bx < x + w and x < bx + bw and by < y + h and y < by + bh for bx, by, bw, bh in later):
+                continue
+            mask = (rgb == np.array(a['color'], np.uint8)).all(axis=2)
+            rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+            assert [cols[0], rows[0], cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1] == a['bbox']
+            assert mask.sum() == a['area']
+            checked += 1
+    assert checked >= 10
+
+
+def test_existing_root(generated: Path, tmp_path: Path) -> None:
+    marker = generated / '.complete'
+    before = marker.stat().st_mtime_ns
+    ensure_synthetic_coco(str(generated), **KWARGS)  # complete -> nothing to do
+    assert marker.stat().st_mtime_ns == before
+    junk = tmp_path / 'junk'
+    junk.mkdir()
+    (junk / 'x.txt').write_text('mine')
+    with pytest.raises(FileExistsError, match='not empty'):
+        ensure_synthetic_coco(str(junk), **KWARGS)
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    ensure_synthetic_coco(str(empty), num_train=1, num_val=1, image_size=(32, 32))
+    assert (empty / '.complete').is_file()
+
+
+def _worker(root: str, barrier) -> None:
+    barrier.wait()
+    ensure_synthetic_coco(root, **KWARGS)
+
+
+def test_concurrent_generation(generated: Path, tmp_path: Path) -> None:
+    ctx = mp.get_context('fork')
+    barrier = ctx.Barrier(2)
+    root = tmp_path / 'shared' / 'shapes'
+    procs = [ctx.Process(target=_worker, args=(str(root), barrier)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert tree_bytes(root) == tree_bytes(generated)
+    assert os.listdir(root.parent) == ['shapes']  # no temporary folders left behind
+
+
+def test_cli(tmp_path: Path, capsys) -> None:
+    main(['--root', str(tmp_path / 'cli'), '--num-train', '2', '--num-val', '1', '--image-size', '40', '50'])
+    assert 'train_ann_file' in capsys.readouterr().out
+    assert len(load(tmp_path / 'cli', 'val')['images']) == 1
+    assert cv2.imread(str(tmp_path / 'cli' / 'train' / '000002.png')).shape == (40, 50, 3)

@@ -1,0 +1,52 @@
+"""Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [options]`` (mmdet's options)."""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from centerx.engine.launch import build_runner, load_config  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a centerx detector')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where to save the evaluation logs')
+    parser.add_argument('--out', help='dump the predictions of every image to this pickle file')
+    parser.add_argument('--show-dir', help='save images with the predictions drawn into this folder')
+    parser.add_argument('--show-score-thr', type=float, default=0.3, help='score threshold for --show-dir')
+    parser.add_argument('--trust-checkpoint', action='store_true',
+                        help='allow full (unsafe) unpickling of the checkpoint; only for files you trust')
+    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options, work_dir=args.work_dir, launcher=args.launcher,
+                      trust_checkpoint=args.trust_checkpoint)
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    hooks = list(cfg.get('custom_hooks', []) or [])
+    if args.show_dir:
+        hooks.append(dict(type='DrawPredictionsHook', out_dir=args.show_dir, score_thr=args.show_score_thr))
+    cfg.custom_hooks = hooks
+    if args.out:
+        evaluator = cfg.test_evaluator
+        evaluator = list(evaluator) if isinstance(evaluator, (list, tuple)) else [evaluator]
+        evaluator.append(dict(type='DumpDetResults', out_file_path=args.out))
+        cfg.test_evaluator = evaluator
+    runner = build_runner(cfg)
+    return runner.test()
+
+
+if __name__ == '__main__':
+    main()
