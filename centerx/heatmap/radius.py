@@ -7,8 +7,8 @@ Three named rules (all take box sizes in output-grid cells):
   ``(b + sqrt(b^2 - 4ac)) / 2`` (no division by ``2a``, sign as written), which is
   not the algebraic root but is what those models were trained with. Paired with
   ``min_overlap = 0.7``.
-- ``corrected_radius``: the algebraically correct roots (``(b - sqrt(.)) / 2a`` and
-  ``(-b + sqrt(.)) / 2a``), as in mmdet's CenterNet and SMOKE, paired with
+- ``corrected_radius``: the algebraically correct roots (``(b - sqrt(.)) / 2a`` for the
+  first two, ``(b + sqrt(.)) / 2a`` for the third), as in mmdet's CenterNet and SMOKE, paired with
   ``min_overlap = 0.3`` there.
 - ``elliptical_radius``: TTFNet's per-axis rule, ``int(alpha * size / 2)`` per axis
   with ``alpha = 0.54``.
@@ -68,7 +68,7 @@ def corrected_radius(heights: Tensor, widths: Tensor, min_overlap: float = 0.3) 
     a3 = 4 * o
     b3 = -2 * o * (h + w)
     c3 = (o - 1) * w * h
-    r3 = (-b3 + torch.sqrt(b3 ** 2 - 4 * a3 * c3)) / (2 * a3)
+    r3 = (b3 + torch.sqrt(b3 ** 2 - 4 * a3 * c3)) / (2 * a3)
     return torch.minimum(torch.minimum(r1, r2), r3)
 
 

@@ -23,7 +23,8 @@ def render_gaussians(shape: tuple[int, int, int, int], batch_idx: Tensor, labels
         labels: (M,) int64 channel (class) of each object.
         centers: (M, 2) int64 integer center (x, y) on the grid; must lie inside it.
         kernel: per-object radius (M, 2) and inverse covariance (M, 3).
-        out: optional existing (B, C, H, W) float heatmap to draw into (in place).
+        out: optional existing (B, C, H, W) float heatmap to draw into (in place); its values
+            must be non-negative.
 
     Returns:
         (B, C, H, W) float32 heatmap (``out`` if given), peak value 1 at each center.
@@ -41,8 +42,14 @@ def render_gaussians(shape: tuple[int, int, int, int], batch_idx: Tensor, labels
     bucket = torch.where(r_max <= 0, torch.zeros_like(r_max),
                          torch.ceil(torch.log2(r_max.clamp(min=1).to(torch.float32))).to(torch.int64) + 1)
     base = (batch_idx.to(device) * C + labels.to(device)) * H
-    for b in torch.unique(bucket).tolist():
-        sel = torch.nonzero(bucket == b, as_tuple=True)[0]
+    order = torch.argsort(bucket)
+    counts = torch.bincount(bucket).tolist()
+    start = 0
+    for b, n in enumerate(counts):
+        if n == 0:
+            continue
+        sel = order[start:start + n]
+        start += n
         R = 0 if b == 0 else 2 ** (b - 1)
         offs = torch.arange(-R, R + 1, device=device)
         dy = offs.view(1, -1, 1)
@@ -57,6 +64,9 @@ def render_gaussians(shape: tuple[int, int, int, int], batch_idx: Tensor, labels
         ys = ctr[:, 1].view(-1, 1, 1) + dy
         keep = ((dx.abs() <= rad[:, 0].view(-1, 1, 1)) & (dy.abs() <= rad[:, 1].view(-1, 1, 1))
                 & (xs >= 0) & (xs < W) & (ys >= 0) & (ys < H))
-        index = (base[sel].view(-1, 1, 1) + ys) * W + xs
-        flat.scatter_reduce_(0, index[keep], values[keep], reduce='amax')
+        # cells outside the window or the grid write 0 into a clamped in-grid cell: a no-op
+        # for amax on a non-negative heatmap, and cheaper than boolean indexing
+        values = values * keep
+        index = (base[sel].view(-1, 1, 1) + ys.clamp(0, H - 1)) * W + xs.clamp(0, W - 1)
+        flat.scatter_reduce_(0, index.reshape(-1), values.reshape(-1), reduce='amax')
     return heat

@@ -103,6 +103,14 @@ class Task(nn.Module):
             out[name] = flat.view(grid.batch_size, H, W, channels).permute(0, 3, 1, 2).contiguous()
         return out
 
+    @staticmethod
+    def field_or_nan(gt: InstanceData, name: str, trailing: Tuple[int, ...]) -> Tensor:
+        """``gt.<name>``, or NaN rows of shape (M, *trailing) when no image of the batch has it
+        (NaN rows are invalid for every task, so such objects get no targets)."""
+        if name in gt:
+            return gt.get(name)
+        return torch.full((len(gt.batch_idx), *trailing), float('nan'), device=gt.batch_idx.device)
+
     def weighted(self, losses: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """Apply ``loss_weights`` to ``{term: loss}`` and name them ``loss_<term>``."""
         return {f'loss_{term}': value * self.loss_weights.get(term, 1.0) for term, value in losses.items()}

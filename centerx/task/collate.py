@@ -45,6 +45,8 @@ def concat_instances(gts: Sequence[InstanceData], label_map: Optional[Tensor] = 
         flag = torch.cat(flags[key])
         if not bool(flag.all()):
             out.set_field(flag, f'has_{key}')
+    if 'labels' not in out:  # no image of the batch carries any annotation
+        out.labels = torch.zeros(len(out.batch_idx), dtype=torch.int64, device=out.batch_idx.device)
     if 'ignore' not in out:
         out.ignore = torch.zeros(len(out.batch_idx), dtype=torch.bool, device=out.batch_idx.device)
     if label_map is not None and 'labels' in out:

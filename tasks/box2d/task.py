@@ -36,7 +36,7 @@ class Box2DTask(Task):
 
     def centers(self, gt: InstanceData, grid: Grid) -> Centers:
         H, W = grid.shape
-        boxes = gt.bboxes.to(torch.float32) / grid.stride
+        boxes = self.field_or_nan(gt, 'bboxes', (4,)).to(torch.float32) / grid.stride
         finite = torch.isfinite(boxes).all(dim=1)
         boxes = torch.nan_to_num(boxes)
         x = boxes[:, 0::2].clamp(0, W)

@@ -3,7 +3,8 @@
 Modules:
     geometry        rbox <-> polygon conversions (torch, vectorized)
     dota_labels     labelTxt parsing / writing, class lists
-    polygon_iou     shapely-2 vectorized polygon IoU
+    polygon_iou     vectorized polygon IoU (shapely STR-tree prefilter; numpy or GEOS intersection)
+    convex_quads    numpy convex hull / convex clipping of quadrilaterals
     dota_eval       DOTA task-1 evaluation (fast); dota_eval_reference: the slow baseline
     submission      Task1_<class>.txt result files
     patch_names     <image>__<rate>__<x0>___<y0> patch names

@@ -26,8 +26,8 @@ are false positives.
 Because the best GT of a detection does not depend on earlier matches, the
 greedy pass reduces to "the first detection (in score order) that picks a given
 non-difficult GT is its TP": everything is computed with array operations; the
-IoUs of all same-image, same-class, box-overlapping pairs come from one
-vectorized shapely call.
+IoUs of all same-image, same-class, box-overlapping pairs come from a single
+vectorized :func:`~tasks.rotated.polygon_iou.poly_iou_sparse` call.
 """
 
 from __future__ import annotations

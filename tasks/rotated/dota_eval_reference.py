@@ -92,16 +92,15 @@ def eval_dota_reference(
             BBGT = R["bbox"]
             ovmax = -np.inf
             jmax = -1
-            for j in range(len(BBGT)):
-                g = BBGT[j]
-                # official prefilter: skip GTs whose axis-aligned boxes do not overlap
-                iw = min(g[0::2].max(), bb[0::2].max()) - max(g[0::2].min(), bb[0::2].min()) + 1.0
-                ih = min(g[1::2].max(), bb[1::2].max()) - max(g[1::2].min(), bb[1::2].min()) + 1.0
-                if iw <= 0 or ih <= 0:
-                    continue
-                ov = _polygon_iou(g, bb)
-                if ov > ovmax:  # strict: the first of equal maxima wins, like np.argmax
-                    ovmax, jmax = ov, j
+            if len(BBGT) > 0:
+                # official prefilter: only GTs whose axis-aligned boxes overlap (+1 pixel convention)
+                iw = np.minimum(BBGT[:, 0::2].max(1), bb[0::2].max()) - np.maximum(BBGT[:, 0::2].min(1), bb[0::2].min())
+                ih = np.minimum(BBGT[:, 1::2].max(1), bb[1::2].max()) - np.maximum(BBGT[:, 1::2].min(1), bb[1::2].min())
+                keep = np.where((iw + 1.0 > 0) & (ih + 1.0 > 0))[0]
+                for j in keep:  # one polygon IoU at a time
+                    ov = _polygon_iou(BBGT[j], bb)
+                    if ov > ovmax:  # strict: the first of equal maxima wins, like np.argmax
+                        ovmax, jmax = ov, int(j)
             if ovmax > iou_thr:
                 if not R["difficult"][jmax]:
                     if not R["det"][jmax]:

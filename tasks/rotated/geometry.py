@@ -176,7 +176,8 @@ def poly_to_rbox(polys: Tensor) -> Tensor:
     Exact for any quadrilateral: the rectangle encloses the convex hull of the
     4 vertices (so non-convex, self-intersecting ("bow-tie") and degenerate
     quads are handled through their hull); see :func:`min_area_rect`. For a
-    true rectangle the result reproduces it exactly.
+    true rectangle the result reproduces it exactly. For a square ``theta`` is
+    only determined modulo ``pi/2`` (see the tie rule of :func:`canonical_rbox`).
 
     Args:
         polys: ``(..., 8)`` polygons ``(x1, y1, ..., x4, y4)``.

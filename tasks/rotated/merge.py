@@ -18,7 +18,7 @@ from typing import Mapping, Optional
 import numpy as np
 
 from .patch_names import parse_patch_name
-from .polygon_iou import poly_iou_sparse
+from .polygon_iou import hbox_overlap_pairs, poly_iou_pairs, quad_hboxes
 
 __all__ = [
     "DOTA_MERGE_NMS_THR",
@@ -75,10 +75,12 @@ def batched_rotated_nms(
         return order.astype(np.int64)
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
-    ia, ib, iou = poly_iou_sparse(polys, polys, groups, groups)
-    # Keep each overlapping pair once, as (higher rank -> lower rank).
-    sel = (iou > iou_thr) & (rank[ia] < rank[ib])
-    src, dst = rank[ia[sel]], rank[ib[sel]]  # in rank space
+    ia, ib = hbox_overlap_pairs(quad_hboxes(polys), quad_hboxes(polys), groups, groups)
+    # Each overlapping pair once, as (higher rank -> lower rank); self pairs dropped.
+    forward = rank[ia] < rank[ib]
+    ia, ib = ia[forward], ib[forward]
+    heavy = poly_iou_pairs(polys, polys, ia, ib) > iou_thr
+    src, dst = rank[ia[heavy]], rank[ib[heavy]]  # in rank space
     suppressed = np.zeros(n, dtype=bool)  # in rank space
     if len(src):
         by_src = np.argsort(src, kind="stable")

@@ -1,4 +1,4 @@
-"""Vectorized IoU between 4-point polygons (shapely 2 / GEOS).
+"""Vectorized IoU between 4-point polygons.
 
 Validity rule: every quadrilateral is replaced by the convex hull of its 4
 vertices before any area or intersection is computed. For the convex quads of
@@ -8,22 +8,40 @@ convex region spanned by its corners (the same region :func:`poly_to_rbox`
 encloses). Degenerate quads (collinear or repeated points) have area 0 and IoU
 0 with everything.
 
-Coordinates must be finite. Pairs whose axis-aligned boxes do not intersect
-are never handed to GEOS (prefilter with an STR-tree), so sparse problems like
-10k x 1k polygons stay fast.
+Pairs whose axis-aligned boxes do not intersect are never examined (shapely
+STR-tree prefilter), so sparse problems like 10k x 1k polygons stay fast. The
+remaining pairs are intersected by one of two backends:
+
+* ``"numpy"`` (default): vectorized Sutherland-Hodgman clipping of the convex
+  hulls (:mod:`tasks.rotated.convex_quads`), 4-9x faster than GEOS on
+  overlapping pairs (~3-5 us per pair on one CPU core);
+* ``"shapely"``: ``shapely.intersection`` / ``shapely.area`` (GEOS) on the
+  hull polygons.
+
+Both agree to ~1e-9 or better on the tests' random and degenerate cases
+(1e-12 for pixel-sized coordinates).
+Coordinates must be finite.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 import shapely
 
+from .convex_quads import convex_intersection_area, polygon_area, quad_convex_hull
+
+Backend = Literal["numpy", "shapely"]
+DEFAULT_BACKEND: Backend = "numpy"
+_CHUNK = 1 << 15  # pairs per numpy clipping batch
+
 __all__ = [
+    "DEFAULT_BACKEND",
     "quads_to_geoms",
     "quad_hboxes",
     "hbox_overlap_pairs",
+    "poly_iou_pairs",
     "poly_iou_sparse",
     "poly_iou_matrix",
     "poly_iou_aligned",
@@ -50,7 +68,12 @@ def quads_to_geoms(polys: np.ndarray) -> np.ndarray:
     quads = _as_quads(polys, "polys")
     if len(quads) == 0:
         return np.empty((0,), dtype=object)
-    return shapely.convex_hull(shapely.polygons(quads.reshape(-1, 4, 2)))
+    hulls = quad_convex_hull(quads)
+    geoms = shapely.polygons(hulls)
+    degenerate = polygon_area(hulls) <= 0
+    if degenerate.any():  # let GEOS build the Point / LineString hulls
+        geoms[degenerate] = shapely.convex_hull(shapely.polygons(quads[degenerate].reshape(-1, 4, 2)))
+    return geoms
 
 
 def quad_hboxes(polys: np.ndarray) -> np.ndarray:
@@ -107,16 +130,44 @@ def hbox_overlap_pairs(
     return ia[order].astype(np.int64), ib[order].astype(np.int64)
 
 
-def _iou_of_pairs(
-    geoms_a: np.ndarray, geoms_b: np.ndarray, ia: np.ndarray, ib: np.ndarray
+def poly_iou_pairs(
+    a: np.ndarray, b: np.ndarray, ia: np.ndarray, ib: np.ndarray, backend: Backend = DEFAULT_BACKEND
 ) -> np.ndarray:
+    """IoU of the given pairs ``(a[ia[k]], b[ib[k]])``.
+
+    Args:
+        a: ``(N, 8)`` polygons.
+        b: ``(M, 8)`` polygons.
+        ia, ib: ``(K,)`` integer indices into ``a`` and ``b``.
+        backend: ``"numpy"`` or ``"shapely"`` (module docstring).
+
+    Returns:
+        ``(K,)`` float64 IoU.
+    """
+    a, b = _as_quads(a, "a"), _as_quads(b, "b")
+    ia = np.asarray(ia, dtype=np.int64).reshape(-1)
+    ib = np.asarray(ib, dtype=np.int64).reshape(-1)
+    if backend not in ("numpy", "shapely"):
+        raise ValueError(f"backend must be 'numpy' or 'shapely', got {backend!r}")
     if len(ia) == 0:
         return np.empty((0,), dtype=np.float64)
-    inter = shapely.area(shapely.intersection(geoms_a[ia], geoms_b[ib]))
-    union = shapely.area(geoms_a)[ia] + shapely.area(geoms_b)[ib] - inter
+    if backend == "numpy":
+        hull_a, hull_b = quad_convex_hull(a), quad_convex_hull(b)
+        area_a, area_b = polygon_area(hull_a), polygon_area(hull_b)
+        inter = np.empty(len(ia), dtype=np.float64)
+        for start in range(0, len(ia), _CHUNK):  # bounded temporaries
+            sl = slice(start, start + _CHUNK)
+            pa, pb = hull_a[ia[sl]], hull_b[ib[sl]]
+            origin = pa[:, :1, :].copy()  # work relative to one vertex: smaller numbers, less cancellation
+            inter[sl] = convex_intersection_area(pa - origin, pb - origin)
+    else:
+        geoms_a, geoms_b = quads_to_geoms(a), quads_to_geoms(b)
+        area_a, area_b = shapely.area(geoms_a), shapely.area(geoms_b)
+        inter = shapely.area(shapely.intersection(geoms_a[ia], geoms_b[ib]))
+    union = area_a[ia] + area_b[ib] - inter
     out = np.zeros_like(inter)
     np.divide(inter, union, out=out, where=union > 0)
-    return out
+    return np.clip(out, 0.0, 1.0)
 
 
 def poly_iou_sparse(
@@ -124,6 +175,7 @@ def poly_iou_sparse(
     b: np.ndarray,
     groups_a: Optional[np.ndarray] = None,
     groups_b: Optional[np.ndarray] = None,
+    backend: Backend = DEFAULT_BACKEND,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """IoU of the polygon pairs whose axis-aligned boxes intersect.
 
@@ -134,6 +186,7 @@ def poly_iou_sparse(
         b: ``(M, 8)`` polygons.
         groups_a, groups_b: optional ``(N,)`` / ``(M,)`` group ids; pairs of
             different groups are skipped.
+        backend: ``"numpy"`` or ``"shapely"`` (module docstring).
 
     Returns:
         ``(ia, ib, iou)``: int64 ``(K,)``, int64 ``(K,)``, float64 ``(K,)``;
@@ -141,30 +194,31 @@ def poly_iou_sparse(
     """
     a, b = _as_quads(a, "a"), _as_quads(b, "b")
     ia, ib = hbox_overlap_pairs(quad_hboxes(a), quad_hboxes(b), groups_a, groups_b)
-    return ia, ib, _iou_of_pairs(quads_to_geoms(a), quads_to_geoms(b), ia, ib)
+    return ia, ib, poly_iou_pairs(a, b, ia, ib, backend)
 
 
-def poly_iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def poly_iou_matrix(a: np.ndarray, b: np.ndarray, backend: Backend = DEFAULT_BACKEND) -> np.ndarray:
     """Dense IoU matrix between two sets of 4-point polygons.
 
     Args:
         a: ``(N, 8)`` polygons (numpy or CPU tensor, any float dtype).
         b: ``(M, 8)`` polygons.
+        backend: ``"numpy"`` or ``"shapely"`` (module docstring).
 
     Returns:
         ``(N, M)`` float64 IoU in ``[0, 1]``.
     """
     a, b = _as_quads(a, "a"), _as_quads(b, "b")
     out = np.zeros((len(a), len(b)), dtype=np.float64)
-    ia, ib, iou = poly_iou_sparse(a, b)
+    ia, ib, iou = poly_iou_sparse(a, b, backend=backend)
     out[ia, ib] = iou
     return out
 
 
-def poly_iou_aligned(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def poly_iou_aligned(a: np.ndarray, b: np.ndarray, backend: Backend = DEFAULT_BACKEND) -> np.ndarray:
     """IoU of corresponding polygons: ``(N, 8), (N, 8) -> (N,)`` float64."""
     a, b = _as_quads(a, "a"), _as_quads(b, "b")
     if len(a) != len(b):
         raise ValueError(f"a and b must have the same length, got {len(a)} and {len(b)}")
     idx = np.arange(len(a))
-    return _iou_of_pairs(quads_to_geoms(a), quads_to_geoms(b), idx, idx)
+    return poly_iou_pairs(a, b, idx, idx, backend)

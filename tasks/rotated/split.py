@@ -25,7 +25,7 @@ Rules (all coordinates are pixels of the image *after* resizing by ``rate``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import cv2

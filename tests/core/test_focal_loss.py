@@ -99,6 +99,8 @@ def test_weighted_l1_hand_value() -> None:
     # (M, C) weights: (1 * 1 + 0.5 * 0 + 1 * 1) / 2.5
     w = torch.tensor([[1.0, 0.0], [0.5, 1.0], [0.0, 0.0]])
     assert weighted_l1_loss(pred, target, w).item() == pytest.approx(2.0 / 2.5)
+    # small weights are not rounded up: (0.25 * 1 + 0.25 * 2) / 0.5
+    assert weighted_l1_loss(pred, target, torch.tensor([0.25, 0.0, 0.0])).item() == pytest.approx(1.5)
     # no weight: plain mean absolute error (1 + 2 + 0 + 1 + 5 + 4) / 6
     assert weighted_l1_loss(pred, target).item() == pytest.approx(13 / 6)
 

@@ -230,3 +230,46 @@ def test_load_image_reads_bgr_and_starts_meta(tmp_path: Path) -> None:
     assert out['instances'] == {}
     with pytest.raises(ValueError, match='ok.png'):
         LoadImage()(dict(img_path=path, img_id=3, height=21, width=30))
+
+
+@pytest.mark.parametrize('hw,input_size', [((100, 100), (128, 64)), ((100, 200), (128, 48))])
+def test_center_affine_fits_whole_image_for_wide_inputs(hw, input_size) -> None:
+    h, w = hw
+    res = make_results(h=h, w=w, rect=(10, 10, 30, 30))
+    out = CenterAffine(input_size=input_size)(res)
+    corners = apply_to_points(np.array([[0.0, 0.0], [float(w), float(h)]]), out['meta'].affine)
+    assert corners.min() >= -1e-6
+    assert corners[1, 0] <= input_size[0] + 1e-6 and corners[1, 1] <= input_size[1] + 1e-6
+
+
+@pytest.mark.parametrize('hw,input_size', [((100, 100), (64, 128)), ((100, 200), (128, 96)), ((200, 100), (96, 96))])
+def test_center_affine_fits_whole_image_for_tall_or_square_inputs(hw, input_size) -> None:
+    h, w = hw
+    res = make_results(h=h, w=w, rect=(10, 10, 30, 30))
+    out = CenterAffine(input_size=input_size)(res)
+    corners = apply_to_points(np.array([[0.0, 0.0], [float(w), float(h)]]), out['meta'].affine)
+    assert corners.min() >= -1e-6
+    assert corners[1, 0] <= input_size[0] + 1e-6 and corners[1, 1] <= input_size[1] + 1e-6
+    # and it is centred
+    np.testing.assert_allclose(corners.mean(0), [input_size[0] / 2, input_size[1] / 2], atol=1e-9)
+
+
+def _centroid(img: np.ndarray) -> np.ndarray:
+    """Intensity centroid (x, y) in continuous pixel coordinates (pixel i covers [i, i + 1))."""
+    v = img.astype(np.float64)
+    ys, xs = np.mgrid[0:v.shape[0], 0:v.shape[1]]
+    return np.array([((xs + 0.5) * v).sum(), ((ys + 0.5) * v).sum()]) / v.sum()
+
+
+@pytest.mark.parametrize('scale_to', [(64, 64), (80, 80)])
+def test_image_warp_is_subpixel_aligned_with_annotations(scale_to) -> None:
+    """The image content moves exactly like annotation coordinates (half-pixel convention)."""
+    img = np.zeros((32, 32, 3), np.uint8)
+    img[10:13, 20:23] = 200  # a 3x3 block: pixels [20, 23) x [10, 13), center (21.5, 11.5)
+    res = dict(img=img, meta=ImageMeta(img_id=1, img_path='', ori_shape=(32, 32), img_shape=(32, 32)),
+               instances=dict(bboxes=np.array([[20, 10, 23, 13]], np.float32)))
+    out = CenterAffine(input_size=scale_to)(res)
+    expected = apply_to_points(np.array([21.5, 11.5]), out['meta'].affine)
+    np.testing.assert_allclose(_centroid(out['img'][..., 0]), expected, atol=0.02)
+    box = out['instances']['bboxes'][0]
+    np.testing.assert_allclose((box[:2] + box[2:]) / 2, expected, atol=1e-4)

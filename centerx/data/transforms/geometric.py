@@ -103,8 +103,9 @@ class RandomCenterAffine(BaseTransform):
 
 @TRANSFORMS.register_module()
 class CenterAffine(BaseTransform):
-    """Test-time resize. With ``input_size`` (width, height): the whole image, letterboxed
-    (CenterNet's fixed resolution: the square of side ``max(h, w)`` around the image center).
+    """Test-time resize. With ``input_size`` (width, height): the whole image, scaled
+    uniformly to fit and centered (letterboxed); for square inputs this is CenterNet's fixed
+    resolution (the square of side ``max(h, w)`` around the image center).
     Without it: keep the resolution and pad right/bottom up to ``size_divisor``."""
 
     def __init__(self, input_size: Optional[Tuple[int, int]] = (512, 512), size_divisor: int = 32,
@@ -119,5 +120,7 @@ class CenterAffine(BaseTransform):
             d = self.size_divisor
             out = (int(np.ceil(h / d) * d), int(np.ceil(w / d) * d))
             return apply_affine(results, np.eye(3), out, border_value=self.border_value)
-        matrix = center_scale_affine((w / 2.0, h / 2.0), max(h, w), self.input_size)
-        return apply_affine(results, matrix, (self.input_size[1], self.input_size[0]), border_value=self.border_value)
+        out_w, out_h = self.input_size
+        side = max(float(w), h * out_w / float(out_h))  # the whole image fits, aspect kept
+        matrix = center_scale_affine((w / 2.0, h / 2.0), side, self.input_size)
+        return apply_affine(results, matrix, (out_h, out_w), border_value=self.border_value)

@@ -163,7 +163,8 @@ def test_poly_to_rbox_special_quads():
     out = poly_to_rbox(quads)
     assert torch.allclose(out[0], torch.tensor([2, 1, 4, 2, 0], dtype=torch.float64))
     assert torch.allclose(out[1], out[0])
-    assert abs(out[2, 2].item() * out[2, 3].item() - 16.0) < 1e-9  # min-area rect of that triangle: 4x4 or 4*sqrt2 x 2*sqrt2
+    # hull = right triangle of area 8; its min-area rectangle has twice that area (4x4 or 4v2 x 2v2)
+    assert abs(out[2, 2].item() * out[2, 3].item() - 16.0) < 1e-9
     assert out[3, 3].item() == pytest.approx(0.0, abs=1e-12)
     assert out[3, 2].item() == pytest.approx(3 * math.sqrt(2))
     assert torch.allclose(out[4], torch.tensor([5, 5, 0, 0, 0], dtype=torch.float64))

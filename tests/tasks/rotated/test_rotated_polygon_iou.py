@@ -46,33 +46,43 @@ def brute_force_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def test_hand_cases():
+BACKENDS = pytest.mark.parametrize("backend", ["numpy", "shapely"])
+
+
+@BACKENDS
+def test_hand_cases(backend):
     a = np.array([square(0, 0), square(0, 0), square(1, 0), square(5, 5), square(2, 0)])
     b = np.array([square(0, 0)])
-    iou = poly_iou_matrix(a, b)[:, 0]
+    iou = poly_iou_matrix(a, b, backend=backend)[:, 0]
     # identical, identical, half overlap (2 / (4 + 4 - 2)), disjoint, touching edge
-    np.testing.assert_allclose(iou, [1.0, 1.0, 1.0 / 3.0, 0.0, 0.0])
-    assert poly_iou_matrix(a, b).dtype == np.float64
+    np.testing.assert_allclose(iou, [1.0, 1.0, 1.0 / 3.0, 0.0, 0.0], atol=1e-15)
+    assert iou.dtype == np.float64
+    with pytest.raises(ValueError):
+        poly_iou_matrix(a, b, backend="gpu")  # type: ignore[arg-type]
 
 
-def test_invalid_and_degenerate_quads_use_convex_hull():
+@BACKENDS
+def test_invalid_and_degenerate_quads_use_convex_hull(backend):
     bowtie = np.array([[0, 0, 2, 2, 2, 0, 0, 2]], dtype=float)  # self-intersecting order of a 2x2 square
     dart = np.array([[0, 0, 2, 0, 1, 1, 0, 2]], dtype=float)  # non-convex; hull = triangle, area 2
     line = np.array([[0, 0, 1, 1, 2, 2, 3, 3]], dtype=float)
     sq = np.array([square(0, 0)])
-    assert poly_iou_matrix(bowtie, sq)[0, 0] == pytest.approx(1.0)
-    assert poly_iou_matrix(dart, sq)[0, 0] == pytest.approx(0.5)
-    assert poly_iou_matrix(line, sq)[0, 0] == 0.0
-    assert poly_iou_matrix(line, line)[0, 0] == 0.0
+    point = np.array([[1, 1, 1, 1, 1, 1, 1, 1]], dtype=float)
+    iou = lambda p, q: poly_iou_matrix(p, q, backend=backend)[0, 0]  # noqa: E731
+    assert iou(bowtie, sq) == pytest.approx(1.0)
+    assert iou(dart, sq) == pytest.approx(0.5)
+    assert iou(line, sq) == 0.0 and iou(line, line) == 0.0 and iou(point, point) == 0.0 and iou(point, sq) == 0.0
 
 
-def test_matrix_matches_brute_force():
+@BACKENDS
+def test_matrix_matches_brute_force(backend):
     a, b = random_polys(60, seed=0), random_polys(40, seed=1)
+    a[::5] = np.random.default_rng(2).uniform(0, 300, (12, 8))  # arbitrary quads: bow-ties, darts
     expected = brute_force_iou(a, b)
-    got = poly_iou_matrix(a, b)
+    got = poly_iou_matrix(a, b, backend=backend)
     assert (expected > 0).sum() > 10  # the case has overlaps
     np.testing.assert_allclose(got, expected, atol=1e-12)
-    np.testing.assert_allclose(poly_iou_aligned(a[:40], b), np.diag(expected[:40]), atol=1e-12)
+    np.testing.assert_allclose(poly_iou_aligned(a[:40], b, backend=backend), np.diag(expected[:40]), atol=1e-12)
 
 
 def test_empty_inputs():

@@ -207,8 +207,9 @@ def test_split_merge_ground_truth_512(dota_dir, name):
     assert (iou.max(axis=0) > 0.5).all()
     assert len(np.unique(iou.argmax(axis=0))) == len(rows)
     never_whole = np.flatnonzero(~whole_somewhere)
-    print(f"{name}: objects never whole in a 512 patch: {never_whole.tolist()} "
-          f"({[gt.class_names[c] for c in gt.labels[never_whole]]}), best merged IoU {np.round(best[never_whole], 3).tolist()}")
+    classes = [gt.class_names[c] for c in gt.labels[never_whole]]
+    print(f"{name}: objects never whole in a 512 patch: {never_whole.tolist()} ({classes}), "
+          f"best merged IoU {np.round(best[never_whole], 3).tolist()}")
     if name == "P1888":
         assert len(rows) == len(gt) and stats.objects_only_partial == 0 and stats.objects_lost == 0
     else:

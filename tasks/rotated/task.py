@@ -1,0 +1,94 @@
+"""Oriented boxes: long-edge size, double-angle orientation and sub-cell offset at each center."""
+from __future__ import annotations
+
+from typing import Dict
+
+import torch
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from centerx.decode import Peaks, gather_at_peaks
+from centerx.losses import weighted_l1_loss
+from centerx.registry import TASKS
+from centerx.task import Centers, DecodeContext, Grid, Task, grid_to_image
+
+from .geometry import poly_to_rbox, rbox_to_poly
+
+
+@TASKS.register_module()
+class RotatedBoxTask(Task):
+    """Rotated boxes ``(cx, cy, w, h, theta)`` regressed at their centers.
+
+    Ground truth: ``polygons`` (M, 8) quadrilaterals in network-input pixels (DOTA's
+    native form). Each is fitted with its minimum-area rectangle in the canonical
+    long-edge form (``w >= h``, ``theta`` in ``[-pi/2, pi/2)``).
+
+    Angle representation: ``(cos 2θ, sin 2θ)``. A rectangle is unchanged by
+    ``θ -> θ + π``, and this vector is too, so there is no boundary discontinuity at
+    ``±π/2`` (the long-edge angle jumps there; the vector does not); with ``w >= h``
+    fixed, ``(w, h, 2θ)`` is unique for every non-square rectangle. Squares remain
+    ambiguous by ``π/2``, which describes the same point set.
+
+    Targets (grid cells): ``size`` (M, 2) = (w, h); ``angle`` (M, 2) = (cos 2θ, sin 2θ);
+    ``offset`` (M, 2) = center - floor(center). The peak kernel sees ``sizes = (w, h)``
+    and ``angles = θ`` (so ``RotatedEllipticalGaussian`` follows the box).
+
+    Visibility rule: an object places a peak when its center lies on the grid
+    (``0 <= cx < W, 0 <= cy < H``) and its size is positive and finite; it then
+    regresses its full extent even where it leaves the image. Ignored objects (DOTA
+    difficult) place no peak and mask their neighbourhood.
+
+    Decoded: ``polygons`` (B, K, 8) and ``rboxes`` (B, K, 5) in original-image pixels
+    (the rectangle's corners mapped back through the inverse affine; ``rboxes`` is
+    their minimum-area rectangle, exact for the similarity warps used at test time).
+    """
+
+    maps = {'size': 2, 'angle': 2, 'offset': 2}
+    requires = ('polygons',)
+    provides = ('polygons', 'rboxes')
+    default_name = 'rotated'
+    default_loss_weights = {'size': 0.1, 'angle': 1.0, 'offset': 1.0}
+
+    def rboxes(self, gt: InstanceData, grid: Grid) -> Tensor:
+        """(M, 5) canonical rotated boxes of the ground truth, in grid cells."""
+        polys = torch.nan_to_num(self.field_or_nan(gt, 'polygons', (8,)).to(torch.float32)) / grid.stride
+        return poly_to_rbox(polys)
+
+    def centers(self, gt: InstanceData, grid: Grid) -> Centers:
+        H, W = grid.shape
+        rboxes = self.rboxes(gt, grid)
+        finite = torch.isfinite(self.field_or_nan(gt, 'polygons', (8,))).all(dim=1)
+        cx, cy = rboxes[:, 0], rboxes[:, 1]
+        visible = (finite & (rboxes[:, 2] > 0) & (rboxes[:, 3] > 0)
+                   & (cx >= 0) & (cx < W) & (cy >= 0) & (cy < H))
+        if 'has_polygons' in gt:
+            visible &= gt.has_polygons
+        ignore = gt.ignore.to(torch.bool) & visible
+        return Centers(batch_idx=gt.batch_idx, labels=gt.labels, xy=rboxes[:, :2], sizes=rboxes[:, 2:4],
+                       valid=visible & ~ignore, ignore=ignore, angles=rboxes[:, 4])
+
+    def encode(self, gt: InstanceData, centers: Centers, grid: Grid) -> Dict[str, Tensor]:
+        theta2 = 2 * centers.angles
+        return {'size': centers.sizes, 'angle': torch.stack([torch.cos(theta2), torch.sin(theta2)], dim=1),
+                'offset': centers.offset, 'weight': centers.valid.to(torch.float32)}
+
+    def loss(self, preds: Dict[str, Tensor], targets: Dict[str, Tensor], centers: Centers,
+             grid: Grid) -> Dict[str, Tensor]:
+        weight = targets['weight']
+        return self.weighted({
+            name: weighted_l1_loss(centers.gather(preds[name], grid), targets[name], weight)
+            for name in ('size', 'angle', 'offset')
+        })
+
+    def decode(self, preds: Dict[str, Tensor], peaks: Peaks, ctx: DecodeContext) -> Dict[str, Tensor]:
+        size = gather_at_peaks(preds['size'], peaks)
+        angle = gather_at_peaks(preds['angle'], peaks)
+        offset = gather_at_peaks(preds['offset'], peaks)
+        cx = peaks.xs.to(size.dtype) + offset[..., 0]
+        cy = peaks.ys.to(size.dtype) + offset[..., 1]
+        theta = torch.atan2(angle[..., 1], angle[..., 0]) / 2
+        rbox = torch.stack([cx, cy, size[..., 0].abs(), size[..., 1].abs(), theta], dim=-1)
+        B, K = cx.shape
+        corners = rbox_to_poly(rbox).reshape(B, K * 4, 2)
+        polys = grid_to_image(corners, ctx.grid.stride, ctx.inverse_affine).reshape(B, K, 8)
+        return {'polygons': polys, 'rboxes': poly_to_rbox(polys)}
