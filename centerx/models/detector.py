@@ -101,10 +101,10 @@ class CenterNet(BaseModel):
         """(B, 3, H, W) normalized images -> (B, C, H/4, W/4) feature."""
         return self.neck(self.backbone(inputs))
 
-    def _grid(self, inputs: Tensor, feat: Tensor) -> Grid:
+    def _grid(self, inputs: Tensor, feat: Tensor, data_samples: Optional[List[DetSample]] = None) -> Grid:
         stride = inputs.shape[-1] // feat.shape[-1]
         return Grid(batch_size=inputs.shape[0], shape=tuple(feat.shape[-2:]), stride=stride,
-                    input_shape=tuple(inputs.shape[-2:]))
+                    input_shape=tuple(inputs.shape[-2:]), metas=[s.meta for s in data_samples or []])
 
     def forward(self, inputs: Tensor, data_samples: Optional[List[DetSample]] = None,
                 mode: str = 'tensor') -> Union[Dict, List[DetSample]]:
@@ -126,7 +126,7 @@ class CenterNet(BaseModel):
     def loss(self, inputs: Tensor, data_samples: List[DetSample]) -> Dict[str, Tensor]:
         """Losses of every head; keys ``loss_*`` (prefixed by the head name when there are several)."""
         feat = self.extract_feat(inputs)
-        grid = self._grid(inputs, feat)
+        grid = self._grid(inputs, feat, data_samples)
         gts = [s.gt for s in data_samples]
         losses: Dict[str, Tensor] = {}
         for name, head in self.heads.items():
@@ -156,7 +156,7 @@ class CenterNet(BaseModel):
     def predict(self, inputs: Tensor, data_samples: List[DetSample]) -> List[DetSample]:
         """Detections per head in original-image coordinates, written to ``sample.preds``."""
         feat = self.extract_feat(inputs)
-        grid = self._grid(inputs, feat)
+        grid = self._grid(inputs, feat, data_samples)
         ctx = self.decode_context(grid, data_samples, inputs.device)
         return self.attach_predictions(self.decode_outputs({n: h(feat) for n, h in self.heads.items()}, ctx),
                                        data_samples)

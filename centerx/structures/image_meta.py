@@ -25,6 +25,9 @@ class ImageMeta:
         affine: (3, 3) float64, original-image pixel -> input pixel (homogeneous).
         flipped: whether a horizontal flip is part of ``affine``.
         cam2img: (3, 3) camera intrinsics of the *original* image, for 3D tasks.
+        cam2ego: (4, 4) camera -> ego-vehicle pose, for 3D metrics.
+        ego2global: (4, 4) ego-vehicle -> global pose, for 3D metrics.
+        timestamp: capture time in microseconds, when known.
         extras: typed-by-convention values of user plugins (documented by the plugin).
     """
 
@@ -36,12 +39,31 @@ class ImageMeta:
     affine: np.ndarray = field(default_factory=lambda: np.eye(3))
     flipped: bool = False
     cam2img: Optional[np.ndarray] = None
+    cam2ego: Optional[np.ndarray] = None
+    ego2global: Optional[np.ndarray] = None
+    timestamp: Optional[int] = None
     extras: dict = field(default_factory=dict)
 
     @property
     def inverse_affine(self) -> np.ndarray:
         """(3, 3) float64, input pixel -> original-image pixel."""
         return np.linalg.inv(self.affine)
+
+    def input_cam2img(self) -> np.ndarray:
+        """(3, 3) intrinsics of the network input image.
+
+        Image-space warps compose into ``affine``; a horizontal flip is modelled as
+        mirroring the 3D scene (camera-frame ``x -> -x``, what the ``boxes3d`` annotation
+        kind does), so ``K_input = affine @ cam2img @ diag(-1, 1, 1)`` when flipped and
+        ``affine @ cam2img`` otherwise. Valid as a pinhole camera for flips, scales, shifts
+        and crops (not for rotations).
+        """
+        if self.cam2img is None:
+            raise ValueError(f'image {self.img_path} has no camera intrinsics (cam2img)')
+        k = self.affine @ np.asarray(self.cam2img, dtype=np.float64)
+        if self.flipped:
+            k = k @ np.diag([-1.0, 1.0, 1.0])
+        return k
 
     def compose(self, matrix: np.ndarray, out_shape: Tuple[int, int], flip: bool = False) -> None:
         """Prepend an image-space step: ``affine <- matrix @ affine``.

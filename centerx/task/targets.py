@@ -19,12 +19,14 @@ class Grid:
         shape: (H, W) of the output maps.
         stride: input pixels per grid cell (4 in CenterNet).
         input_shape: (H, W) of the padded network input.
+        metas: the batch's image metas (camera intrinsics of 3D tasks ...), in batch order.
     """
 
     batch_size: int
     shape: Tuple[int, int]
     stride: int
     input_shape: Tuple[int, int]
+    metas: List[ImageMeta] = field(default_factory=list)
 
 
 @dataclass

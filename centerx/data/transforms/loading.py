@@ -35,6 +35,14 @@ class LoadImage(BaseTransform):
                              f'annotation says {expected[1]}x{expected[0]}')
         results['img'] = np.ascontiguousarray(img)
         results['meta'] = ImageMeta(img_id=results.get('img_id'), img_path=path, ori_shape=(h, w),
-                                    img_shape=(h, w), pad_shape=(h, w), cam2img=results.get('cam2img'))
+                                    img_shape=(h, w), pad_shape=(h, w), cam2img=_matrix(results.get('cam2img')),
+                                    cam2ego=_matrix(results.get('cam2ego')),
+                                    ego2global=_matrix(results.get('ego2global')),
+                                    timestamp=results.get('timestamp'))
         results.setdefault('instances', {})
         return results
+
+
+def _matrix(value) -> np.ndarray | None:
+    """A pose or intrinsics matrix as float64 numpy (None stays None)."""
+    return None if value is None else np.asarray(value, dtype=np.float64)
