@@ -44,7 +44,8 @@ class CenterNet(BaseModel):
             ``center_task``, ``head_conv``, ``heatmap_bias``, ``loss_heatmap_weight``.
         classes: the dataset's class names, in label-index order.
         data_preprocessor: batching and normalization config.
-        test_cfg: ``topk`` (100), ``score_thr`` (0.0), ``pool_size`` (3).
+        test_cfg: ``topk`` (100), ``score_thr`` (0.0), ``pool_size`` (3), ``flip`` (False: flip
+            test-time augmentation, every task must implement ``flip_output_maps``).
     """
 
     def __init__(self, backbone: dict, neck: dict, heads: Sequence[dict], classes: Sequence[str],
@@ -62,7 +63,7 @@ class CenterNet(BaseModel):
             out_ch = self.backbone.out_channels
             neck['in_channels'] = out_ch[-1] if neck.get('type') == 'DeconvNeck' else out_ch
         self.neck = MODELS.build(neck)
-        self.test_cfg = dict(topk=100, score_thr=0.0, pool_size=3)
+        self.test_cfg = dict(topk=100, score_thr=0.0, pool_size=3, flip=False)
         self.test_cfg.update(test_cfg or {})
         self.heads = nn.ModuleDict()
         label_maps = {}
@@ -148,8 +149,10 @@ class CenterNet(BaseModel):
             out = outputs[name]
             peaks = extract_peaks(torch.sigmoid(out['heatmap']), self.test_cfg['topk'], self.test_cfg['pool_size'])
             fields = {'scores': peaks.scores, 'labels': self.head_to_dataset(name)[peaks.labels]}
+            ctx.decoded = {}
             for task_name, task in head.tasks.items():
                 fields.update(task.decode(out[task_name], peaks, ctx))
+                ctx.decoded = {k: v for k, v in fields.items() if k not in ('scores', 'labels')}
             results[name] = fields
         return results
 
@@ -158,8 +161,36 @@ class CenterNet(BaseModel):
         feat = self.extract_feat(inputs)
         grid = self._grid(inputs, feat, data_samples)
         ctx = self.decode_context(grid, data_samples, inputs.device)
-        return self.attach_predictions(self.decode_outputs({n: h(feat) for n, h in self.heads.items()}, ctx),
-                                       data_samples)
+        outputs = {n: h(feat) for n, h in self.heads.items()}
+        if self.test_cfg.get('flip', False):
+            feat_flipped = self.extract_feat(inputs.flip(-1))
+            outputs = self.merge_flipped(outputs, {n: h(feat_flipped) for n, h in self.heads.items()})
+        return self.attach_predictions(self.decode_outputs(outputs, ctx), data_samples)
+
+    def merge_flipped(self, outputs: Dict[str, Dict], flipped: Dict[str, Dict]) -> Dict[str, Dict]:
+        """Flip test-time augmentation: average each head's outputs with those of the mirrored
+        input, mirrored back.
+
+        Heatmaps are averaged as probabilities (CenterNet) and returned as logits; each task
+        says which of its maps mirror back and how (:meth:`Task.flip_output_maps`); the
+        others come from the original image alone.
+        """
+        merged = {}
+        for name, head in self.heads.items():
+            out, out_f = outputs[name], flipped[name]
+            prob = (torch.sigmoid(out['heatmap']) + torch.sigmoid(out_f['heatmap'].flip(-1))) / 2
+            head_out = {'heatmap': torch.logit(prob.clamp(1e-6, 1 - 1e-6))}
+            for task_name, task in head.tasks.items():
+                maps = dict(out[task_name])
+                for key, value in task.flip_output_maps(out_f[task_name]).items():
+                    if key in task.logit_maps:
+                        prob = (torch.sigmoid(maps[key]) + torch.sigmoid(value)) / 2
+                        maps[key] = torch.logit(prob.clamp(1e-6, 1 - 1e-6))
+                    else:
+                        maps[key] = (maps[key] + value) / 2
+                head_out[task_name] = maps
+            merged[name] = head_out
+        return merged
 
     @staticmethod
     def decode_context(grid: Grid, data_samples: List[DetSample], device: torch.device) -> DecodeContext:
@@ -167,8 +198,13 @@ class CenterNet(BaseModel):
         inv = torch.as_tensor(np.stack([s.meta.inverse_affine for s in data_samples]),
                               dtype=torch.float32, device=device)
         shapes = torch.as_tensor([list(s.meta.ori_shape) for s in data_samples], dtype=torch.int64, device=device)
-        return DecodeContext(grid=grid, inverse_affine=inv, ori_shapes=shapes,
-                             metas=[s.meta for s in data_samples])
+        metas = [s.meta for s in data_samples]
+        k_in = None
+        if metas and all(m.cam2img is not None for m in metas):
+            k_in = torch.as_tensor(np.stack([m.input_cam2img() for m in metas]), dtype=torch.float32, device=device)
+        flipped = torch.as_tensor([bool(m.flipped) for m in metas], dtype=torch.bool, device=device)
+        return DecodeContext(grid=grid, inverse_affine=inv, ori_shapes=shapes, metas=metas,
+                             input_cam2img=k_in, flipped=flipped)
 
     def attach_predictions(self, decoded: Dict[str, Dict[str, Tensor]],
                            data_samples: List[DetSample]) -> List[DetSample]:

@@ -41,6 +41,8 @@ class Task(nn.Module):
     #: ground-truth fields this task's decoder writes into predictions
     provides: ClassVar[Tuple[str, ...]] = ()
     default_name: ClassVar[str] = 'task'
+    #: maps holding logits (keypoint heatmaps ...): flip TTA averages them as probabilities
+    logit_maps: ClassVar[Tuple[str, ...]] = ()
     default_loss_weights: ClassVar[Dict[str, float]] = {}
 
     def __init__(self, name: Optional[str] = None, loss_weights: Optional[Dict[str, float]] = None) -> None:
@@ -86,6 +88,22 @@ class Task(nn.Module):
     def decode(self, preds: Dict[str, Tensor], peaks: Peaks, ctx: DecodeContext) -> Dict[str, Tensor]:
         """Attributes at the peaks: dict of (B, K, ...) tensors in original-image coordinates."""
         raise NotImplementedError
+
+    def flip_output_maps(self, maps: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """Mirror the maps predicted on a horizontally flipped image back to the original.
+
+        Used by flip test-time augmentation: the returned maps are averaged with the maps of
+        the original image. Maps that cannot be averaged (sub-cell offsets, whose cell
+        shifts under a mirror) are left out and taken from the original image alone.
+
+        Args:
+            maps: this task's (B, C, H, W) maps for the flipped image.
+
+        Returns:
+            the subset of maps that can be averaged, in the original orientation.
+        """
+        raise NotImplementedError(f'{type(self).__name__} does not support flip test-time augmentation '
+                                  '(implement flip_output_maps)')
 
     def perfect_maps(self, targets: Dict[str, Tensor], centers: Centers, grid: Grid) -> Dict[str, Tensor]:
         """Maps that hold each valid object's targets at its peak cell (zeros elsewhere).

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -105,6 +105,11 @@ class DecodeContext:
         ori_shapes: (B, 2) int64 (height, width) of the original images, or None.
         metas: the batch's image metas (for tasks that need camera intrinsics etc.).
         flip_pairs: optional keypoint flip pairs from the dataset metainfo.
+        decoded: fields already decoded by the tasks before this one on the same head
+            (``{'bboxes': (B, K, 4), ...}`` in original-image pixels), so a task may refine its
+            output with a sibling's (keypoints snapping inside the person's box ...).
+        input_cam2img: (B, 3, 3) intrinsics of the network inputs (3D tasks), when known.
+        flipped: (B,) bool, whether each input was mirrored by its test pipeline.
     """
 
     grid: Grid
@@ -112,6 +117,9 @@ class DecodeContext:
     ori_shapes: Optional[Tensor] = None
     metas: List[ImageMeta] = field(default_factory=list)
     flip_pairs: Optional[list] = None
+    decoded: Dict[str, Tensor] = field(default_factory=dict)
+    input_cam2img: Optional[Tensor] = None
+    flipped: Optional[Tensor] = None
 
 
 def grid_to_image(points: Tensor, stride: float, inverse_affine: Tensor) -> Tensor:

@@ -51,7 +51,15 @@ class Box2DTask(Task):
                        valid=visible & ~ignore, ignore=ignore)
 
     def encode(self, gt: InstanceData, centers: Centers, grid: Grid) -> Dict[str, Tensor]:
-        return {'size': centers.sizes, 'offset': centers.offset, 'weight': centers.valid.to(torch.float32)}
+        """Size and center offset of each box, at the peak cell the head's center task chose.
+
+        When this task places the centers, ``offset`` is the sub-cell offset of the box center;
+        when another task does (a projected 3D center, say), the offset reaches from that
+        peak cell to the box center, so the decoded box is still the box.
+        """
+        own = self.centers(gt, grid)  # identical to ``centers`` when this task placed them
+        offset = own.xy - centers.xy_int.to(own.xy.dtype)
+        return {'size': own.sizes, 'offset': offset, 'weight': (centers.valid & own.valid).to(torch.float32)}
 
     def loss(self, preds: Dict[str, Tensor], targets: Dict[str, Tensor], centers: Centers,
              grid: Grid) -> Dict[str, Tensor]:
@@ -60,6 +68,10 @@ class Box2DTask(Task):
             'size': weighted_l1_loss(centers.gather(preds['size'], grid), targets['size'], weight),
             'offset': weighted_l1_loss(centers.gather(preds['offset'], grid), targets['offset'], weight),
         })
+
+    def flip_output_maps(self, maps: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """Box sizes mirror spatially and keep their values; offsets are not averaged."""
+        return {'size': maps['size'].flip(-1)}
 
     def decode(self, preds: Dict[str, Tensor], peaks: Peaks, ctx: DecodeContext) -> Dict[str, Tensor]:
         size = gather_at_peaks(preds['size'], peaks)

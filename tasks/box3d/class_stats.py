@@ -2,13 +2,16 @@
 
 Class orders
 ------------
-``NUSCENES_CLASSES`` is the order of the OpenMMLab info v1.1 files
-(``metainfo['categories']``: car 0, truck 1, trailer 2, bus 3, construction_vehicle 4,
-bicycle 5, motorcycle 6, pedestrian 7, traffic_cone 8, barrier 9), i.e. the label
-order :class:`~tasks.box3d.info_dataset.NuScenesInfoDataset` produces.
-``DEVKIT_DETECTION_NAMES`` is the nuScenes devkit's order of the same ten names
-(``nuscenes.eval.detection.constants.DETECTION_NAMES``). Nothing indexes by position
-across the two: mean sizes are looked up by name.
+``NUSCENES_CLASSES`` is the order of mmdet3d's ``NuScenesDataset`` (v0.x) and of the other
+nuScenes modules of this package (:mod:`tasks.box3d.mono3d_dataset`,
+:mod:`tasks.box3d.nuscenes_results`): car, truck, construction_vehicle, bus, trailer,
+barrier, motorcycle, bicycle, pedestrian, traffic_cone. ``INFO_CLASSES`` is the order of
+the OpenMMLab info v1.1 files (``metainfo['categories']``: car 0, truck 1, trailer 2,
+bus 3, construction_vehicle 4, bicycle 5, motorcycle 6, pedestrian 7, traffic_cone 8,
+barrier 9), i.e. the label order :class:`~tasks.box3d.info_dataset.NuScenesInfoDataset`
+produces. ``DEVKIT_DETECTION_NAMES`` is the nuScenes devkit's order
+(``nuscenes.eval.detection.constants.DETECTION_NAMES``). Mean sizes are looked up by
+name, so a task must be told its head's class names (``Box3DTask(classes=...)``).
 
 Mean sizes
 ----------
@@ -38,8 +41,11 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
-NUSCENES_CLASSES: Tuple[str, ...] = ('car', 'truck', 'trailer', 'bus', 'construction_vehicle', 'bicycle',
-                                     'motorcycle', 'pedestrian', 'traffic_cone', 'barrier')
+NUSCENES_CLASSES: Tuple[str, ...] = ('car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier',
+                                     'motorcycle', 'bicycle', 'pedestrian', 'traffic_cone')
+
+INFO_CLASSES: Tuple[str, ...] = ('car', 'truck', 'trailer', 'bus', 'construction_vehicle', 'bicycle',
+                                 'motorcycle', 'pedestrian', 'traffic_cone', 'barrier')
 
 DEVKIT_DETECTION_NAMES: Tuple[str, ...] = ('car', 'truck', 'bus', 'trailer', 'construction_vehicle',
                                            'pedestrian', 'motorcycle', 'bicycle', 'traffic_cone', 'barrier')

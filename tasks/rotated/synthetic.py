@@ -22,12 +22,12 @@ Label contract (each line of ``labelTxt/<name>.txt``)::
 after the header lines ``imagesource:synthetic`` and ``gsd:null``. The polygon is the
 rectangle (in the object's own frame) that bounds the drawn shape, rotated with it:
 the first corner is the front-left one and the corners go clockwise on screen; it uses
-the pixel-centre convention of OpenCV (a vertex ``(x, y)`` is the centre of pixel
-column ``x``, row ``y``) and is written with one decimal. Object centres lie inside the
+centerx's pixel convention (pixel column ``i`` covers ``[i, i + 1)``, so the shape is drawn
+by OpenCV half a pixel up-left of the label coordinates) and is written with one decimal. Object centres lie inside the
 image, but polygons are not clipped: objects near the border are cut by it, as in DOTA.
 The label rectangles of one image never overlap (their rasterisations share no pixel;
-dense rows touch within a pixel or two), so no object occludes another and the pixel at
-the rounded centre of every label has the object's flat fill colour. Tiny vehicles
+dense rows touch within a pixel or two), so no object occludes another and the pixel
+containing the centre of every label has the object's flat fill colour. Tiny vehicles
 (long side < 8 px) have ``difficult`` 1, all other objects 0. Every ``empty_every``-th
 image (index ``i % empty_every == 1``) has no objects.
 
@@ -64,7 +64,7 @@ SYNTHETIC_CLASSES: Tuple[str, ...] = ('plane', 'ship', 'small-vehicle', 'large-v
 """Object kinds (all DOTA v1.0 class names); label index = position in ``classes``."""
 SPLITS: Tuple[str, ...] = ('train', 'val')
 MARKER = '.complete'
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DIFFICULT_MAX_LENGTH = 8.0
 """Objects whose long side is shorter than this (pixels) are marked difficult."""
 _SHIFT = 4  # cv2 sub-pixel bits: coordinates are passed multiplied by 16
@@ -96,8 +96,12 @@ def _log(msg: str, level: int = logging.INFO) -> None:
 
 
 def _fixed(points: np.ndarray) -> np.ndarray:
-    """(K, 2) float pixel coordinates -> int32 fixed point for cv2 (shift=_SHIFT)."""
-    return np.round(points * (1 << _SHIFT)).astype(np.int32)
+    """(K, 2) label coordinates -> int32 fixed point for cv2 (shift=_SHIFT).
+
+    Labels use centerx's convention (pixel ``i`` covers ``[i, i + 1)``); OpenCV draws with
+    pixel centres at integers, hence the half-pixel shift.
+    """
+    return np.round((points - 0.5) * (1 << _SHIFT)).astype(np.int32)
 
 
 # ---------------------------------------------------------------------- shapes

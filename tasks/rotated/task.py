@@ -80,6 +80,11 @@ class RotatedBoxTask(Task):
             for name in ('size', 'angle', 'offset')
         })
 
+    def flip_output_maps(self, maps: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """A mirror maps θ to -θ: cos 2θ is kept, sin 2θ changes sign; sizes are kept."""
+        angle = maps['angle'].flip(-1)
+        return {'size': maps['size'].flip(-1), 'angle': torch.cat([angle[:, :1], -angle[:, 1:]], dim=1)}
+
     def decode(self, preds: Dict[str, Tensor], peaks: Peaks, ctx: DecodeContext) -> Dict[str, Tensor]:
         size = gather_at_peaks(preds['size'], peaks)
         angle = gather_at_peaks(preds['angle'], peaks)

@@ -101,7 +101,8 @@ def test_warped_polygons_stay_on_their_objects(synthetic, name: str) -> None:
                 ux, uy = label.mean(axis=0)
                 if 0 <= ux < W and 0 <= uy < H:
                     moved_away += int(np.abs(img[int(uy), int(ux)].astype(int) - bgr).max() > 2)
-    print(f'\n{name}: {checked} objects checked over {len(SEEDS)} seeds x {len(synthetic)} images, max colour error {worst_colour:g}, '
+    print(f'\n{name}: {checked} objects checked over {len(SEEDS)} seeds x {len(synthetic)} images, '
+          f'max colour error {worst_colour:g}, '
           f'max vertex error {worst_vertex:.2e} px, un-warped centroid off the object for {moved_away}')
     assert checked >= 50  # measured 86 (flip+rotate+letterbox) to 324 (letterbox)
     assert worst_vertex <= 1e-3
@@ -120,12 +121,6 @@ def pixel_centroid(img: np.ndarray, colour_bgr: Sequence[int], quad: np.ndarray)
     return np.array([xs.mean() + x0 + 0.5, ys.mean() + y0 + 0.5])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'tasks/rotated/synthetic.py writes labels in the OpenCV pixel-centre convention (vertex (x, y) '
-    '= centre of pixel column x, row y), while centerx annotations are continuous coordinates '
-    '(pixel i covers [i, i+1), docs/architecture.md "Coordinates"); DotaDataset does not convert, '
-    'so synthetic labels sit 0.5 px up-left of their pixels, and after RandomFlip (x -> W - x) '
-    '0.5 px up-right: a 1 px horizontal label jitter between flipped and unflipped samples'))
 def test_synthetic_labels_follow_the_centerx_pixel_convention(synthetic) -> None:
     offsets: Dict[str, List[np.ndarray]] = {'plain': [], 'flipped': []}
     for i in range(len(synthetic)):

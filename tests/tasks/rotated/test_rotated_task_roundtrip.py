@@ -171,7 +171,8 @@ def run_roundtrip(dota_dir: Path, affine) -> RoundTrip:
         hit = best_dist < 1e-2
         missed = ~difficult & ~hit
         res.misses += int(missed.sum())
-        res.unexplained += [f'{samples[0].meta.img_id}#{j}' for j in torch.nonzero(missed & ~colliding).flatten().tolist()]
+        unexplained = torch.nonzero(missed & ~colliding).flatten().tolist()
+        res.unexplained += [f'{samples[0].meta.img_id}#{j}' for j in unexplained]
 
         alone = centers.valid & ~colliding
         res.non_colliding += int(alone.sum())
@@ -216,7 +217,8 @@ def test_roundtrip_full_resolution(dota_dir) -> None:
 def test_roundtrip_downscaled_512(dota_dir) -> None:
     """512x512 letterbox (P0706 at 0.43x, 9.2 original px per cell): still no collision.
 
-    Measured: 0 collisions, mAP 1.0 (the ships of P0706 are >= ~10 px apart).
+    Measured: 0 collisions, mAP 1.0. (The first collisions appear at 384x384, 12.3 px per
+    cell: 28 objects, mAP 0.977; 256x256 below.)
     """
     res = run_roundtrip(dota_dir, CenterAffine(input_size=(512, 512)))
     assert res.metrics['mAP'] >= 0.95
@@ -272,7 +274,8 @@ def random_rboxes(n: int, seed: int, shape=(64, 64)) -> torch.Tensor:
     """n non-square rboxes (grid cells) at distinct cells, angles anywhere in [-pi, pi)."""
     g = torch.Generator().manual_seed(seed)
     cells = torch.randperm(shape[0] * shape[1], generator=g)[:n]
-    xy = torch.stack([cells % shape[1], cells // shape[1]], 1).double() + 0.05 + 0.9 * torch.rand(n, 2, generator=g, dtype=torch.float64)
+    sub_cell = 0.05 + 0.9 * torch.rand(n, 2, generator=g, dtype=torch.float64)
+    xy = torch.stack([cells % shape[1], cells // shape[1]], 1).double() + sub_cell
     w = 1.0 + 15 * torch.rand(n, generator=g, dtype=torch.float64)
     h = w * (0.1 + 0.8 * torch.rand(n, generator=g, dtype=torch.float64))  # aspect <= 0.9: no squares
     theta = (torch.rand(n, generator=g, dtype=torch.float64) * 2 - 1) * math.pi
@@ -364,8 +367,8 @@ def test_rotated_kernel_follows_the_long_axis(degrees: int) -> None:
     heat = render_one(RotatedEllipticalGaussian(), 40.0, 8.0, theta)
     assert float(heat.max()) == 1.0
     angle, ratio = principal_axes(heat)
-    assert angle_diff(angle, theta) <= math.radians(3), (degrees, math.degrees(angle))
-    assert ratio > 8  # elongated (sigmas 3.5 and 0.83 cells)
+    assert angle_diff(angle, theta) <= math.radians(1), (degrees, math.degrees(angle))  # measured <= 0.02 deg
+    assert ratio > 8  # elongated: sigmas 3.5 and 0.83 cells; measured second-moment ratio 17.2-17.5
     # the same box given the other way round (h > w, theta + pi/2) renders the same blob
     heat2 = render_one(RotatedEllipticalGaussian(), 8.0, 40.0, theta + math.pi / 2)
     assert float((heat - heat2).abs().max()) <= 1e-6

@@ -1,0 +1,16 @@
+"""Monocular 3D boxes (CenterNet's 3D extension) on nuScenes-style data.
+
+Modules:
+    camera              projection, lifting, box corners, observation angle (torch)
+    annotation_kinds    how boxes3d / velocities move under flips
+    class_stats         nuScenes classes, attributes, per-class mean sizes
+    task                Box3DTask: depth, dimensions, orientation, offset at projected centers
+    info_dataset        OpenMMLab info v1.1 pickle loader
+    mono3d_dataset      centerx's converted json (and mmdet3d's mono3d COCO json)
+    nuscenes_convert    nuScenes dataroot -> json, through the devkit
+    nuscenes_results    camera-frame boxes <-> nuScenes global-frame submission
+    nuscenes_metric     the devkit's detection evaluation (mAP, TP errors, NDS)
+    synthetic           generated cuboid scenes (not imported here: `python -m` entry point)
+"""
+from . import annotation_kinds, info_dataset, mono3d_dataset, nuscenes_metric, task  # noqa: F401
+from .task import Box3DTask  # noqa: F401

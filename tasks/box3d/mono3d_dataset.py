@@ -1,0 +1,587 @@
+"""nuScenes-style monocular 3D detection dataset (COCO-style json; images are read by a transform).
+
+Each item of :meth:`NuScenesMono3DDataset.load_data_list` is::
+
+    {'img_path': str, 'img_id': str ('<sample_token>/<CAM_NAME>'), 'sample_token': str,
+     'cam_name': str, 'height': int, 'width': int,
+     'cam2img': float64 (3, 3), 'cam2ego': float64 (4, 4), 'ego2global': float64 (4, 4),
+     'timestamp': int (microseconds; None when the file does not say),
+     'instances': {'bboxes': float32 (N, 4) 2D box x1 y1 x2 y2 in original-image pixels,
+                   'boxes3d': float32 (N, 7) camera frame (x, y, z, l, h, w, yaw),
+                   'velocities': float32 (N, 2) (vx, vz) camera frame, m/s, NaN when unknown,
+                   'labels': int64 (N,) index into metainfo['classes'],
+                   'attr_labels': int64 (N,) index into metainfo['attributes'], -1 for none,
+                   'visibility': int64 (N,) nuScenes visibility level 1-4, -1 when unknown,
+                   'ignore': bool (N,)}}
+
+Box convention (mmdet3d ``CameraInstance3DBoxes`` / OpenMMLab info v1.1 ``bbox_3d``):
+``(x, y, z)`` is the *gravity* center in the camera frame (x right, y down, z forward),
+``(l, h, w)`` the size along the object's heading, its vertical axis and its lateral axis,
+``yaw`` the rotation about the camera y axis: the heading points along
+``(cos yaw, 0, -sin yaw)``. From a nuScenes devkit ``Box`` in the camera frame:
+``[*box.center, box.wlh[1], box.wlh[2], box.wlh[0], -box.orientation.yaw_pitch_roll[0]]``.
+:func:`box3d_corners` is the reference implementation of this convention.
+
+Two json layouts are read (detected per file, see ``bbox_cam3d_layout``):
+
+- ``centerx`` (written by :mod:`tasks.box3d.nuscenes_convert` and
+  :mod:`tasks.box3d.synthetic`; top-level ``info.format == 'centerx.nus_mono3d'``): images
+  carry ``cam2img`` (3x3), ``cam2ego`` / ``ego2global`` (4x4), ``timestamp``, ``cam_name``,
+  ``token`` (sample token); annotations carry ``bbox`` (COCO x, y, w, h), ``bbox_cam3d``
+  in the convention above, ``velo_cam3d`` (null when unknown), ``center2d`` (u, v, depth),
+  ``category_id`` / ``category_name``, ``attribute_name`` (null for none),
+  ``visibility`` (1-4).
+- the older mmdet3d ``*_mono3d.coco.json`` (``cam_intrinsic``, ``cam2ego_rotation`` /
+  ``_translation`` and ``ego2global_rotation`` / ``_translation`` as (w, x, y, z)
+  quaternions + vectors). Its ``bbox_cam3d`` comes in two conventions: mmdet3d v0.x
+  wrote ``(x, y, z, w, l, h, yaw_pitch_roll[0])`` (the devkit's raw ``wlh`` and the
+  un-negated yaw; the shared fixture file is of this kind), mmdet3d 1.0 wrote the
+  convention above. ``bbox_cam3d_layout='auto'`` tells them apart from the geometry
+  (which reading makes the projected corners fit the 2D boxes best).
+
+``metainfo`` holds ``classes`` (default the 10 nuScenes detection classes, in the order
+of :data:`NUSCENES_CLASSES`), ``attributes`` (:data:`NUSCENES_ATTRIBUTES`), ``palette``,
+``cameras`` (the camera filter, None for all), ``ann_file`` (absolute path) and
+``bbox_cam3d_layout`` (the one used).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from mmengine.dataset import BaseDataset
+from mmengine.fileio import join_path
+from mmengine.logging import print_log
+
+from centerx.registry import DATASETS
+
+#: The 10 nuScenes detection classes; ``labels`` index into this tuple.
+NUSCENES_CLASSES: Tuple[str, ...] = ('car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier',
+                                     'motorcycle', 'bicycle', 'pedestrian', 'traffic_cone')
+#: The 8 nuScenes attributes, in mmdet3d's order (the order of ``attr_label`` in the
+#: OpenMMLab info v1.1 pickles and of ``attribute_id`` in mmdet3d's mono3d json).
+NUSCENES_ATTRIBUTES: Tuple[str, ...] = ('cycle.with_rider', 'cycle.without_rider', 'pedestrian.moving',
+                                        'pedestrian.standing', 'pedestrian.sitting_lying_down',
+                                        'vehicle.moving', 'vehicle.parked', 'vehicle.stopped')
+#: The attribute a class gets when an annotation has none (mmdet3d's defaults; None: no attribute).
+DEFAULT_ATTRIBUTE: Dict[str, Optional[str]] = {
+    'car': 'vehicle.parked', 'truck': 'vehicle.parked', 'construction_vehicle': 'vehicle.parked',
+    'bus': 'vehicle.moving', 'trailer': 'vehicle.parked', 'barrier': None,
+    'motorcycle': 'cycle.without_rider', 'bicycle': 'cycle.without_rider',
+    'pedestrian': 'pedestrian.moving', 'traffic_cone': None}
+#: The six nuScenes cameras.
+NUSCENES_CAMERAS: Tuple[str, ...] = ('CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK',
+                                     'CAM_BACK_LEFT', 'CAM_BACK_RIGHT')
+#: ``info.format`` of the json files written by centerx.
+CENTERX_FORMAT = 'centerx.nus_mono3d'
+LAYOUTS = ('auto', 'centerx', 'mmdet3d_v1', 'mmdet3d_v0')
+
+# Corner k of a box has bits (i, j, m) = (k >> 2, (k >> 1) & 1, k & 1): i along the heading
+# (1 = front), j vertical (0 = top, the camera y axis points down), m lateral.
+#: Corner indices of each face, in cyclic order.
+BOX_FACES: Dict[str, Tuple[int, int, int, int]] = {
+    'front': (4, 5, 7, 6), 'back': (0, 1, 3, 2), 'top': (0, 1, 5, 4),
+    'bottom': (2, 3, 7, 6), 'side0': (0, 2, 6, 4), 'side1': (1, 3, 7, 5)}
+#: Outward face normals in the box's own frame (heading x, down y, lateral z).
+FACE_NORMALS: Dict[str, Tuple[float, float, float]] = {
+    'front': (1.0, 0.0, 0.0), 'back': (-1.0, 0.0, 0.0), 'top': (0.0, -1.0, 0.0),
+    'bottom': (0.0, 1.0, 0.0), 'side0': (0.0, 0.0, -1.0), 'side1': (0.0, 0.0, 1.0)}
+
+
+# ---------------------------------------------------------------------- geometry
+def yaw_rotation(yaw: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotation about the camera y axis: box frame -> camera frame.
+
+    Columns: heading ``(cos, 0, -sin)``, down ``(0, 1, 0)``, lateral ``(sin, 0, cos)``.
+    """
+    yaw = np.asarray(yaw, dtype=np.float64)
+    c, s = np.cos(yaw), np.sin(yaw)
+    zero, one = np.zeros_like(yaw), np.ones_like(yaw)
+    rows = [np.stack([c, zero, s], -1), np.stack([zero, one, zero], -1), np.stack([-s, zero, c], -1)]
+    return np.stack(rows, -2)
+
+
+def box3d_corners(boxes3d: np.ndarray) -> np.ndarray:
+    """Corners of camera-frame boxes ``(x, y, z, l, h, w, yaw)`` (gravity center).
+
+    Returns:
+        (N, 8, 3) float64; corner ``k`` has bits ``(i, j, m) = (k >> 2, (k >> 1) & 1, k & 1)``
+        meaning ``(+-l/2, +-h/2, +-w/2)`` in the box frame (bit 1 = plus): corners 4-7 form
+        the front face (see :data:`BOX_FACES`).
+    """
+    boxes3d = np.asarray(boxes3d, dtype=np.float64).reshape(-1, 7)
+    bits = (np.arange(8)[:, None] >> np.array([2, 1, 0])) & 1
+    local = (bits - 0.5)[None] * boxes3d[:, None, 3:6]  # (N, 8, 3)
+    rot = yaw_rotation(boxes3d[:, 6])  # (N, 3, 3)
+    return np.einsum('nij,nkj->nki', rot, local) + boxes3d[:, None, :3]
+
+
+def project_points(points: np.ndarray, cam2img: np.ndarray) -> np.ndarray:
+    """Pinhole projection of (..., 3) camera-frame points to (..., 2) pixels (u, v)."""
+    points = np.asarray(points, dtype=np.float64)
+    uvw = points @ np.asarray(cam2img, dtype=np.float64).T
+    return uvw[..., :2] / uvw[..., 2:3]
+
+
+def corners_enclosing_boxes(boxes3d: np.ndarray, cam2img: np.ndarray,
+                            image_hw: Optional[Tuple[int, int]] = None) -> np.ndarray:
+    """(N, 4) x1 y1 x2 y2 enclosing the projected corners, clipped to ``image_hw`` if given.
+
+    Valid for boxes entirely in front of the camera.
+    """
+    uv = project_points(box3d_corners(boxes3d), cam2img)
+    boxes = np.concatenate([uv.min(axis=1), uv.max(axis=1)], axis=1) if len(uv) else np.zeros((0, 4))
+    if image_hw is not None:
+        h, w = image_hw
+        boxes = np.clip(boxes, 0.0, np.array([w, h, w, h], np.float64))
+    return boxes
+
+
+def quaternion_matrix(q: Sequence[float]) -> np.ndarray:
+    """(3, 3) rotation of a (w, x, y, z) quaternion (normalised first)."""
+    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+
+def pose_matrix(rotation: Sequence[float], translation: Sequence[float]) -> np.ndarray:
+    """(4, 4) pose from a (w, x, y, z) quaternion and a translation."""
+    pose = np.eye(4)
+    pose[:3, :3] = quaternion_matrix(rotation)
+    pose[:3, 3] = np.asarray(translation, dtype=np.float64)
+    return pose
+
+
+def _palette(num_classes: int) -> List[Tuple[int, int, int]]:
+    """Deterministic, well-spread RGB colours (golden-ratio hues)."""
+    import colorsys
+    colors = []
+    for k in range(num_classes):
+        r, g, b = colorsys.hsv_to_rgb((k * 0.618033988749895) % 1.0, 0.75, 0.95)
+        colors.append((int(r * 255), int(g * 255), int(b * 255)))
+    return colors
+
+
+def _log(msg: str, level: int = logging.INFO) -> None:
+    print_log(msg, logger='current', level=level)
+
+
+def _numbers(value: Any, n: int, allow_nan: bool = False) -> Optional[np.ndarray]:
+    """``value`` as float64 (n,) if it is n finite numbers (NaN/None allowed if asked), else None."""
+    if not isinstance(value, (list, tuple)) or len(value) != n:
+        return None
+    out = np.empty(n, np.float64)
+    for k, v in enumerate(value):
+        if v is None and allow_nan:
+            out[k] = math.nan
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            if not (math.isfinite(v) or (allow_nan and math.isnan(v))):
+                return None
+            out[k] = float(v)
+        else:
+            return None
+    return out
+
+
+_CAM_IN_NAME = re.compile(r'__(CAM_[A-Z_]+?)__')
+_TIMESTAMP_IN_NAME = re.compile(r'__(\d{10,})\.[A-Za-z]+$')
+
+
+def camera_of(file_name: str) -> Optional[str]:
+    """Camera name of a nuScenes-style image path (``samples/CAM_FRONT/...`` or ``...__CAM_FRONT__...``)."""
+    match = _CAM_IN_NAME.search(os.path.basename(file_name))
+    if match:
+        return match.group(1)
+    parent = os.path.basename(os.path.dirname(file_name))
+    return parent if parent.startswith('CAM_') else None
+
+
+# ---------------------------------------------------------------------- dataset
+@DATASETS.register_module()
+class NuScenesMono3DDataset(BaseDataset):
+    """Monocular 3D boxes of nuScenes-style camera images, from a COCO-style json.
+
+    Args:
+        ann_file: the json, relative to ``data_root`` unless absolute.
+        metainfo: optional ``dict(classes=(...))``, a subset of :data:`NUSCENES_CLASSES`
+            in any order (objects of other classes are dropped and counted in
+            ``self.num_dropped_objects``); optionally ``palette``.
+        data_root: root joined to ``ann_file`` and to ``data_prefix`` values.
+        data_prefix: ``dict(img=folder)``; ``img_path = join(folder, image file_name)``
+            (nuScenes file names start with ``samples/``, so ``folder`` is the dataroot).
+        cameras: camera names to keep (e.g. ``['CAM_FRONT']``); None keeps all.
+        bbox_cam3d_layout: how to read ``bbox_cam3d``: ``'auto'`` (``'centerx'`` for files
+            written by centerx, otherwise decided from the geometry), ``'centerx'`` /
+            ``'mmdet3d_v1'`` (the convention of the module docstring) or ``'mmdet3d_v0'``
+            (``x, y, z, w, l, h, -yaw``).
+        ignore_without_points: mark objects whose annotation says
+            ``num_lidar_pts + num_radar_pts == 0`` as ``ignore`` (the nuScenes detection
+            benchmark does not evaluate them); files without these counts are unaffected.
+        filter_cfg: ``dict(filter_empty_gt=bool, min_size=int)`` (not in ``test_mode``).
+        invalid_box: degenerate 2D boxes (w <= 0 or h <= 0) or 3D sizes <= 0: ``'error'``
+            raises, ``'skip'`` drops them (counted in ``self.num_skipped_boxes``).
+        generate_if_missing: when ``ann_file`` does not exist, call
+            :func:`tasks.box3d.synthetic.ensure_synthetic_box3d` with these keyword
+            arguments first (``root`` defaults to ``data_root``).
+        Other arguments: see :class:`mmengine.dataset.BaseDataset`.
+
+    Images without objects are kept with empty arrays. Raises ``ValueError`` naming the
+    file and the record on malformed input; image files are not opened here.
+    """
+
+    METAINFO: dict = dict()
+
+    def __init__(self,
+                 ann_file: str = '',
+                 metainfo: Optional[Mapping] = None,
+                 data_root: str = '',
+                 data_prefix: Optional[Dict[str, str]] = None,
+                 cameras: Optional[Sequence[str]] = None,
+                 bbox_cam3d_layout: str = 'auto',
+                 ignore_without_points: bool = False,
+                 filter_cfg: Optional[Dict[str, Any]] = None,
+                 invalid_box: str = 'error',
+                 generate_if_missing: Optional[Dict[str, Any]] = None,
+                 indices: Optional[Union[int, Sequence[int]]] = None,
+                 serialize_data: bool = True,
+                 pipeline: Sequence[Union[dict, Callable]] = (),
+                 test_mode: bool = False,
+                 lazy_init: bool = False,
+                 max_refetch: int = 1000) -> None:
+        if bbox_cam3d_layout not in LAYOUTS:
+            raise ValueError(f'bbox_cam3d_layout must be one of {LAYOUTS}, got {bbox_cam3d_layout!r}')
+        if invalid_box not in ('error', 'skip'):
+            raise ValueError(f"invalid_box must be 'error' or 'skip', got {invalid_box!r}")
+        if isinstance(cameras, str):
+            cameras = NUSCENES_CAMERAS if cameras == 'all' else [cameras]
+        if data_prefix is not None and 'img' not in data_prefix:
+            raise ValueError(f"data_prefix must have an 'img' key (image folder), got {data_prefix}")
+        self.cameras = None if cameras is None else tuple(str(c) for c in cameras)
+        self.bbox_cam3d_layout = bbox_cam3d_layout
+        self.ignore_without_points = bool(ignore_without_points)
+        self.invalid_box = invalid_box
+        self.generate_if_missing = None if generate_if_missing is None else dict(generate_if_missing)
+        self.num_skipped_boxes = 0
+        self.num_dropped_objects = 0
+        super().__init__(ann_file=ann_file, metainfo=metainfo, data_root=data_root,
+                         data_prefix=dict(img='') if data_prefix is None else dict(data_prefix),
+                         filter_cfg=filter_cfg, indices=indices, serialize_data=serialize_data,
+                         pipeline=list(pipeline), test_mode=test_mode, lazy_init=lazy_init,
+                         max_refetch=max_refetch)
+
+    # ------------------------------------------------------------------ reading
+    def _read_json(self) -> dict:
+        ann_file = self.ann_file
+        if not os.path.isfile(ann_file) and self.generate_if_missing is not None:
+            from .synthetic import ensure_synthetic_box3d
+            kwargs = dict(self.generate_if_missing)
+            kwargs.setdefault('root', self.data_root)
+            if not kwargs['root']:
+                raise ValueError('generate_if_missing needs a "root" (or a data_root)')
+            ensure_synthetic_box3d(**kwargs)
+        if not os.path.isfile(ann_file):
+            raise FileNotFoundError(
+                f'mono-3D annotation file {ann_file} does not exist; write it from a nuScenes '
+                'dataroot with `python tools/nuscenes_convert.py --dataroot data/nuscenes '
+                '--version v1.0-trainval --out data/nuscenes/annotations`')
+        try:
+            with open(ann_file, 'rb') as f:
+                data = json.load(f)
+        except ValueError as e:
+            raise ValueError(f'{ann_file}: not a valid json file: {e}') from e
+        if not isinstance(data, dict):
+            raise ValueError(f'{ann_file}: expected a json object, got {type(data).__name__}')
+        data.setdefault('annotations', [])
+        for key in ('images', 'annotations', 'categories'):
+            if not isinstance(data.get(key), list):
+                raise ValueError(f'{ann_file}: missing or non-list {key!r}')
+        return data
+
+    def _category_names(self, data: dict) -> Dict[Any, str]:
+        names = {}
+        for cat in data['categories']:
+            if not isinstance(cat, dict) or 'id' not in cat or not isinstance(cat.get('name'), str):
+                raise ValueError(f'{self.ann_file}: category {cat!r} needs an "id" and a "name"')
+            if cat['name'] not in NUSCENES_CLASSES:
+                raise ValueError(f'{self.ann_file}: category {cat!r} is not a nuScenes detection class '
+                                 f'{NUSCENES_CLASSES}')
+            if cat['id'] in names:
+                raise ValueError(f'{self.ann_file}: duplicate category id {cat["id"]!r}')
+            names[cat['id']] = cat['name']
+        return names
+
+    def _classes(self) -> Tuple[str, ...]:
+        requested = self._metainfo.get('classes')
+        if requested is None:
+            return NUSCENES_CLASSES
+        classes = tuple(str(c) for c in requested)
+        unknown = [c for c in classes if c not in NUSCENES_CLASSES]
+        if unknown or not classes or len(set(classes)) != len(classes):
+            raise ValueError(f'metainfo classes must be distinct nuScenes detection classes '
+                             f'{NUSCENES_CLASSES}; got {classes}')
+        return classes
+
+    def _image_record(self, img: Any) -> dict:
+        """Geometry and identity of one image record (both layouts)."""
+        f = self.ann_file
+        if not isinstance(img, dict) or 'id' not in img:
+            raise ValueError(f'{f}: image record without "id": {img!r}')
+        iid = img['id']
+        missing = [k for k in ('file_name', 'height', 'width') if k not in img]
+        if missing:
+            raise ValueError(f'{f}: image id {iid!r} lacks {missing}')
+        try:
+            if 'cam2img' in img:
+                cam2img = np.asarray(img['cam2img'], np.float64)
+            else:
+                cam2img = np.asarray(img['cam_intrinsic'], np.float64)
+            if 'cam2ego' in img:
+                cam2ego = np.asarray(img['cam2ego'], np.float64)
+            else:
+                cam2ego = pose_matrix(img['cam2ego_rotation'], img['cam2ego_translation'])
+            if 'ego2global' in img:
+                ego2global = np.asarray(img['ego2global'], np.float64)
+            else:
+                ego2global = pose_matrix(img['ego2global_rotation'], img['ego2global_translation'])
+        except KeyError as e:
+            raise ValueError(f'{f}: image id {iid!r} lacks {e} (needs cam2img/cam2ego/ego2global, or '
+                             'cam_intrinsic/cam2ego_rotation+translation/ego2global_rotation+'
+                             'translation)') from e
+        except (TypeError, ValueError) as e:
+            raise ValueError(f'{f}: image id {iid!r}: malformed camera geometry: {e}') from e
+        shapes = ((cam2img, (3, 3), 'cam2img'), (cam2ego, (4, 4), 'cam2ego'), (ego2global, (4, 4), 'ego2global'))
+        for value, shape, name in shapes:
+            if value.shape != shape or not np.all(np.isfinite(value)):
+                raise ValueError(f'{f}: image id {iid!r}: {name} must be a finite {shape} matrix, '
+                                 f'got {value.tolist()!r}')
+        file_name = str(img['file_name'])
+        cam_name = img.get('cam_name') or camera_of(file_name)
+        sample_token = img.get('token', img.get('sample_token'))
+        if sample_token is None:
+            sample_token = str(iid)
+        timestamp = img.get('timestamp')
+        if timestamp is None:
+            match = _TIMESTAMP_IN_NAME.search(file_name)
+            timestamp = int(match.group(1)) if match else None
+        return dict(file_name=file_name, cam_name=cam_name, sample_token=str(sample_token),
+                    height=int(img['height']), width=int(img['width']), cam2img=cam2img,
+                    cam2ego=cam2ego, ego2global=ego2global,
+                    timestamp=None if timestamp is None else int(timestamp))
+
+    def _layout(self, data: dict, images: Dict[Any, dict], parsed: List[Tuple[dict, np.ndarray]]) -> str:
+        """Which ``bbox_cam3d`` convention the file uses."""
+        info = data.get('info')
+        if isinstance(info, dict) and info.get('format') == CENTERX_FORMAT:
+            if self.bbox_cam3d_layout not in ('auto', 'centerx', 'mmdet3d_v1'):
+                raise ValueError(f'{self.ann_file} was written by centerx; bbox_cam3d_layout '
+                                 f'{self.bbox_cam3d_layout!r} does not apply to it')
+            return 'centerx'
+        if self.bbox_cam3d_layout != 'auto':
+            return self.bbox_cam3d_layout
+        scores = {'mmdet3d_v0': [], 'mmdet3d_v1': []}
+        for ann, raw in parsed:
+            img = images[ann['image_id']]
+            box2d = _numbers(ann.get('bbox'), 4)
+            if box2d is None or box2d[2] <= 0 or box2d[3] <= 0 or raw[2] <= 1.0:
+                continue
+            for layout in scores:
+                fit = corners_enclosing_boxes(_to_contract(raw[None], layout), img['cam2img'],
+                                              (img['height'], img['width']))[0]
+                scores[layout].append(_iou(fit, np.r_[box2d[:2], box2d[:2] + box2d[2:]]))
+        if not scores['mmdet3d_v0']:
+            _log(f'{self.ann_file}: no annotation to tell the bbox_cam3d layout by; assuming mmdet3d_v0 '
+                 '(x, y, z, w, l, h, -yaw)', logging.WARNING)
+            return 'mmdet3d_v0'
+        v0, v1 = (float(np.mean(scores[k])) for k in ('mmdet3d_v0', 'mmdet3d_v1'))
+        layout = 'mmdet3d_v0' if v0 > v1 else 'mmdet3d_v1'
+        _log(f'{self.ann_file}: bbox_cam3d read as {layout} (mean IoU of projected corners with the 2D '
+             f'boxes: mmdet3d_v0 {v0:.3f}, mmdet3d_v1 {v1:.3f})', logging.INFO)
+        return layout
+
+    def load_data_list(self) -> List[dict]:
+        """Parse the json into one dict per image (see the module docstring)."""
+        data = self._read_json()
+        f = self.ann_file
+        classes = self._classes()
+        label_of = {name: k for k, name in enumerate(classes)}
+        attr_of = {name: k for k, name in enumerate(NUSCENES_ATTRIBUTES)}
+        cat_names = self._category_names(data)
+        images: Dict[Any, dict] = {}
+        order: List[Any] = []
+        for img in data['images']:
+            record = self._image_record(img)
+            if img['id'] in images:
+                raise ValueError(f'{f}: duplicate image id {img["id"]!r}')
+            images[img['id']] = record
+            order.append(img['id'])
+
+        parsed: List[Tuple[dict, np.ndarray]] = []
+        ann_ids = set()
+        for ann in data['annotations']:
+            if not isinstance(ann, dict):
+                raise ValueError(f'{f}: annotation record is not an object: {ann!r}')
+            aid, iid = ann.get('id'), ann.get('image_id')
+            where = f'{f}: annotation id {aid!r} (image id {iid!r})'
+            missing = [k for k in ('id', 'image_id', 'bbox', 'bbox_cam3d') if k not in ann]
+            if missing:
+                raise ValueError(f'{where} lacks {missing}')
+            if aid in ann_ids:
+                raise ValueError(f'{where}: duplicate annotation id')
+            ann_ids.add(aid)
+            if iid not in images:
+                raise ValueError(f'{where} refers to an image id that is not among the images')
+            if 'category_name' not in ann and ann.get('category_id') not in cat_names:
+                raise ValueError(f'{where}: category_id {ann.get("category_id")!r} is not among the '
+                                 f'categories {sorted(cat_names, key=str)}')
+            raw = _numbers(ann['bbox_cam3d'], 7)
+            if raw is None:
+                raise ValueError(f'{where}: bbox_cam3d must be 7 finite numbers, got {ann["bbox_cam3d"]!r}')
+            if _numbers(ann['bbox'], 4) is None:
+                raise ValueError(f'{where}: bbox must be 4 finite numbers [x, y, w, h], got {ann["bbox"]!r}')
+            parsed.append((ann, raw))
+        layout = self._layout(data, images, parsed)
+
+        per_image: Dict[Any, Dict[str, list]] = {iid: dict(bboxes=[], boxes3d=[], velocities=[], labels=[],
+                                                           attr_labels=[], visibility=[], ignore=[])
+                                                 for iid in order}
+        skipped, dropped = [], 0
+        for ann, raw in parsed:
+            aid, iid = ann['id'], ann['image_id']
+            where = f'{f}: annotation id {aid!r} (image id {iid!r})'
+            name = ann.get('category_name', cat_names.get(ann.get('category_id')))
+            if name not in NUSCENES_CLASSES:
+                raise ValueError(f'{where}: category {name!r} is not a nuScenes detection class')
+            if name not in label_of:
+                dropped += 1
+                continue
+            x, y, w, h = _numbers(ann['bbox'], 4)
+            box3d = _to_contract(raw[None], layout)[0]
+            if not (w > 0 and h > 0 and np.all(box3d[3:6] > 0)):
+                if self.invalid_box == 'error':
+                    raise ValueError(f'{where} has a degenerate bbox {ann["bbox"]!r} or 3D size '
+                                     f'{box3d[3:6].tolist()}; use invalid_box="skip" to drop it')
+                skipped.append(aid)
+                continue
+            velo = ann.get('velo_cam3d')
+            velocity = np.full(2, np.nan) if velo is None else _numbers(velo, 2, allow_nan=True)
+            if velocity is None:
+                raise ValueError(f'{where}: velo_cam3d must be 2 numbers (or null), got {velo!r}')
+            attr = ann.get('attribute_name')
+            if attr in (None, '', 'None'):
+                attr_label = -1
+            elif attr in attr_of:
+                attr_label = attr_of[attr]
+            else:
+                raise ValueError(f'{where}: unknown attribute_name {attr!r}; known: {NUSCENES_ATTRIBUTES}')
+            vis = ann.get('visibility', ann.get('visibility_token', -1))
+            try:
+                vis = int(vis) if vis not in (None, '') else -1
+            except (TypeError, ValueError) as e:
+                raise ValueError(f'{where}: visibility must be a level 1-4, got {vis!r}') from e
+            ignore = bool(ann.get('iscrowd', 0))
+            if self.ignore_without_points and 'num_lidar_pts' in ann:
+                ignore = ignore or int(ann.get('num_lidar_pts', 0)) + int(ann.get('num_radar_pts', 0)) == 0
+            target = per_image[iid]
+            target['bboxes'].append((x, y, x + w, y + h))
+            target['boxes3d'].append(box3d)
+            target['velocities'].append(velocity)
+            target['labels'].append(label_of[name])
+            target['attr_labels'].append(attr_label)
+            target['visibility'].append(vis)
+            target['ignore'].append(ignore)
+
+        img_prefix = self.data_prefix.get('img', '')
+        data_list, cameras_seen = [], set()
+        for iid in order:
+            img = images[iid]
+            cameras_seen.add(img['cam_name'])
+            if self.cameras is not None and img['cam_name'] not in self.cameras:
+                continue
+            inst = per_image[iid]
+            data_list.append(dict(
+                img_path=join_path(img_prefix, img['file_name']) if img_prefix else img['file_name'],
+                img_id=f'{img["sample_token"]}/{img["cam_name"]}' if img['cam_name'] else str(iid),
+                sample_token=img['sample_token'], cam_name=img['cam_name'],
+                height=img['height'], width=img['width'],
+                cam2img=img['cam2img'], cam2ego=img['cam2ego'], ego2global=img['ego2global'],
+                timestamp=img['timestamp'],
+                instances=dict(
+                    bboxes=np.asarray(inst['bboxes'], np.float32).reshape(-1, 4),
+                    boxes3d=np.asarray(inst['boxes3d'], np.float32).reshape(-1, 7),
+                    velocities=np.asarray(inst['velocities'], np.float32).reshape(-1, 2),
+                    labels=np.asarray(inst['labels'], np.int64).reshape(-1),
+                    attr_labels=np.asarray(inst['attr_labels'], np.int64).reshape(-1),
+                    visibility=np.asarray(inst['visibility'], np.int64).reshape(-1),
+                    ignore=np.asarray(inst['ignore'], bool).reshape(-1))))
+        ids = [d['img_id'] for d in data_list]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise ValueError(f'{f}: two images share sample token and camera ({dup!r})')
+        if self.cameras is not None:
+            absent = [c for c in self.cameras if c not in cameras_seen]
+            if absent:
+                _log(f'{f}: cameras {absent} do not occur in the file (it has {sorted(map(str, cameras_seen))})',
+                     logging.WARNING)
+        self.num_skipped_boxes = len(skipped)
+        self.num_dropped_objects = dropped
+        if skipped:
+            _log(f'{f}: skipped {len(skipped)} annotations with degenerate boxes, ids {skipped[:10]}'
+                 f'{" ..." if len(skipped) > 10 else ""}', logging.WARNING)
+        if dropped:
+            _log(f'{f}: dropped {dropped} objects of classes outside {classes}', logging.INFO)
+        self._update_metainfo(classes, layout)
+        return data_list
+
+    def _update_metainfo(self, classes: Tuple[str, ...], layout: str) -> None:
+        palette = self._metainfo.get('palette')
+        if palette is None:
+            palette = _palette(len(classes))
+        elif len(palette) != len(classes):
+            raise ValueError(f'metainfo palette has {len(palette)} colours for {len(classes)} classes')
+        self._metainfo.update(classes=classes, attributes=NUSCENES_ATTRIBUTES,
+                              palette=[tuple(int(v) for v in c) for c in palette],
+                              cameras=self.cameras, ann_file=os.path.abspath(self.ann_file),
+                              bbox_cam3d_layout=layout)
+
+    # ---------------------------------------------------------------- filtering
+    def filter_data(self) -> List[dict]:
+        """Apply ``filter_cfg`` (not in test mode); logs how many images were dropped."""
+        if self.test_mode or not self.filter_cfg:
+            return self.data_list
+        filter_empty = bool(self.filter_cfg.get('filter_empty_gt', False))
+        min_size = self.filter_cfg.get('min_size', 0)
+        kept = [d for d in self.data_list
+                if (not filter_empty or len(d['instances']['labels']) > 0)
+                and min(d['width'], d['height']) >= min_size]
+        if len(kept) != len(self.data_list):
+            _log(f'{self.ann_file}: filter_cfg {self.filter_cfg} removed '
+                 f'{len(self.data_list) - len(kept)} of {len(self.data_list)} images')
+        return kept
+
+    def get_cat_ids(self, idx: int) -> List[int]:
+        """Distinct class indices (labels) present in image ``idx`` (for class balancing)."""
+        return sorted(set(int(v) for v in self.get_data_info(idx)['instances']['labels']))
+
+
+def _to_contract(raw: np.ndarray, layout: str) -> np.ndarray:
+    """(N, 7) ``bbox_cam3d`` of a file layout -> (x, y, z, l, h, w, yaw) of the contract."""
+    raw = np.asarray(raw, np.float64).reshape(-1, 7)
+    if layout in ('centerx', 'mmdet3d_v1'):
+        return raw.copy()
+    if layout == 'mmdet3d_v0':  # (x, y, z, w, l, h, yaw_pitch_roll[0])
+        return np.concatenate([raw[:, :3], raw[:, 4:5], raw[:, 5:6], raw[:, 3:4], -raw[:, 6:7]], axis=1)
+    raise ValueError(f'unknown bbox_cam3d layout {layout!r}')
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0

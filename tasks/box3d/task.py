@@ -1,0 +1,410 @@
+"""Monocular 3D boxes (CenterNet ``ddd`` / SMOKE): projected-center offset, depth, size and
+observation angle regressed at each object's peak, lifted to the camera frame by the
+image's intrinsics."""
+from __future__ import annotations
+
+import math
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from centerx.decode import Peaks, gather_at_peaks
+from centerx.losses import weighted_l1_loss
+from centerx.registry import TASKS
+from centerx.task import Centers, DecodeContext, Grid, Task
+
+from .camera import (alpha_to_yaw, boxes3d_to_rects, mirror_boxes3d, project_points, unproject, wrap_angle,
+                     yaw_to_alpha)
+from .class_stats import NUSCENES_CLASSES, mean_size_table
+
+DEPTH_ENCODINGS = ('inverse_sigmoid', 'log', 'linear')
+ORIENTATIONS = ('sincos', 'multibin')
+CENTER_MODES = ('projected', 'box2d')
+# bin centers of CenterNet's two overlapping orientation bins
+_BIN_CENTERS = (-0.5 * math.pi, 0.5 * math.pi)
+# map values are clamped before exp() so that a wild prediction cannot overflow
+_EXP_CLAMP = 15.0
+
+
+@TASKS.register_module()
+class Box3DTask(Task):
+    """3D boxes ``(x, y, z, l, h, w, yaw)`` in the camera frame, regressed at 2D peaks.
+
+    Ground truth (per object): ``boxes3d`` (M, 7) camera-frame boxes (gravity center, see
+    :mod:`tasks.box3d.camera` for the convention), optionally ``bboxes`` (M, 4) xyxy
+    2D boxes in network-input pixels, ``velocities`` (M, 2) and ``attr_labels`` (M,).
+    The camera of image ``i`` is ``grid.metas[i].input_cam2img()`` (network-input pixels,
+    flip included).
+
+    Peak (``center='projected'``, SMOKE): the
+    projection of the 3D center ``(x, y, z)``. ``center='box2d'`` (CenterNet ``ddd``): the
+    center of the 2D box (visible for truncated objects); the offset map then carries
+    the projected 3D center relative to that peak cell and may leave ``[0, 1)``.
+    The kernel spreads over the 2D box clipped to the grid when ``bboxes`` are
+    present, else over the clipped rectangle enclosing the projected 3D corners.
+
+    Exclusion rule (no peak, no regression loss, and no ignore mask either): an object
+    whose box is non-finite or has a non-positive size; an object whose center is
+    at ``z <= min_depth`` (behind or at the camera, ``exclusions['behind_camera']``); and,
+    with ``center='projected'``, an object whose projected center falls outside the
+    network input ``[0, W) x [0, H)`` (``exclusions['outside_image']``; with ``'box2d'``
+    this counts objects without a visible 2D box). Counts of the last :meth:`centers`
+    call are in :attr:`exclusions` (for logging). Ignored objects (``ignore``) that
+    would place a peak mask their neighbourhood as usual.
+
+    Targets at the peak cell:
+
+    - ``offset`` (2): projected center (grid cells) - peak cell;
+    - ``depth`` (1): encoded ``z``; ``depth_encoding`` ``'inverse_sigmoid'`` (CenterNet,
+      ``z = 1 / sigmoid(o) - 1``, which equals ``exp(-o)`` and is computed so),
+      ``'log'`` (``z = exp(o)``) or ``'linear'`` (SMOKE, ``z = mu + sigma * o`` with
+      ``depth_ref = (mu, sigma)``, SMOKE's KITTI values by default);
+    - ``dims`` (3): ``log((l, h, w) / mean[class])``, mean sizes per head class;
+    - ``rot``: the observation angle ``alpha = yaw - atan2(x, z)`` as ``(sin, cos)``
+      (2 channels, ``orientation='sincos'``) or CenterNet's two overlapping bins
+      (8 channels ``[bin1 logits (2), sin, cos of alpha - (-pi/2), bin2 logits (2),
+      sin, cos of alpha - pi/2]``, ``orientation='multibin'``);
+    - optional ``velocity`` (2, ``velocity=True``): camera-frame ``(vx, vz)`` m/s;
+    - optional ``attr`` (``num_attributes`` logits): attribute class.
+
+    Losses (CenterNet ``ddd`` weights 1 by default): L1 on offset, on the *decoded* depth
+    in meters (CenterNet; ``depth_loss='encoded'`` for L1 on the map value), on dims
+    and on (sin, cos) (multibin: cross-entropy on the bins + L1 on the residual of each
+    active bin); L1 on known velocities, cross-entropy on known attributes.
+
+    Decoded: ``boxes3d`` (B, K, 7) in the *original* camera frame (lifted with the input
+    camera, then mirrored back for flipped images); ``velocities`` (B, K, 2) and
+    ``attr_labels`` / ``attr_scores`` (B, K) when enabled. Round trip: exact up to float
+    rounding (the offset restores the sub-cell projected center). The decoder reads the
+    cameras from ``ctx.input_cam2img`` (B, 3, 3) and ``ctx.flipped`` (B,) tensors when the
+    context carries them (export: cameras become graph inputs), else from ``ctx.metas``.
+    Flip test-time augmentation: :meth:`flip_output_maps`.
+
+    Args:
+        classes: the head's class names, in channel order (to index ``mean_sizes``); default
+            :data:`~tasks.box3d.class_stats.NUSCENES_CLASSES` (mmdet3d order; a head of
+            :class:`~tasks.box3d.info_dataset.NuScenesInfoDataset` classes is in
+            ``INFO_CLASSES`` order, so pass the head's classes).
+        mean_sizes: class name -> mean (l, h, w) m; default nuScenes.
+        depth_encoding, depth_ref, center, orientation: see above.
+        min_depth: objects with ``z <= min_depth`` (m) place no peak.
+        depth_loss: ``'decoded'`` (meters) or ``'encoded'`` (map space).
+        velocity: regress ``velocities``.
+        num_attributes: regress ``attr_labels`` with this many classes (0: off).
+        name, loss_weights: see :class:`~centerx.task.Task` (terms ``offset``, ``depth``,
+            ``dims``, ``rot``, ``velocity``, ``attr``).
+    """
+
+    maps = {'offset': 2, 'depth': 1, 'dims': 3, 'rot': 2}
+    requires = ('boxes3d',)
+    provides = ('boxes3d',)
+    default_name = 'box3d'
+    default_loss_weights = {'offset': 1.0, 'depth': 1.0, 'dims': 1.0, 'rot': 1.0, 'velocity': 1.0, 'attr': 1.0}
+
+    def __init__(self, classes: Optional[Sequence[str]] = None,
+                 mean_sizes: Optional[Dict[str, Sequence[float]]] = None,
+                 depth_encoding: str = 'inverse_sigmoid', depth_ref: Tuple[float, float] = (28.01, 16.32),
+                 center: str = 'projected', orientation: str = 'sincos', min_depth: float = 0.1,
+                 depth_loss: str = 'decoded', velocity: bool = False, num_attributes: int = 0,
+                 name: Optional[str] = None, loss_weights: Optional[Dict[str, float]] = None) -> None:
+        super().__init__(name=name, loss_weights=loss_weights)
+        for arg, value, allowed in (('depth_encoding', depth_encoding, DEPTH_ENCODINGS),
+                                    ('orientation', orientation, ORIENTATIONS),
+                                    ('center', center, CENTER_MODES),
+                                    ('depth_loss', depth_loss, ('decoded', 'encoded'))):
+            if value not in allowed:
+                raise ValueError(f'Box3DTask: {arg} must be one of {allowed}, got {value!r}')
+        if depth_encoding == 'linear' and not (len(depth_ref) == 2 and depth_ref[1] > 0):
+            raise ValueError(f'Box3DTask: depth_ref must be (mu, sigma > 0), got {depth_ref!r}')
+        if num_attributes < 0:
+            raise ValueError(f'Box3DTask: num_attributes must be >= 0, got {num_attributes}')
+        self.classes = tuple(classes) if classes is not None else NUSCENES_CLASSES
+        self.register_buffer('mean_sizes', mean_size_table(self.classes, mean_sizes), persistent=False)
+        self.depth_encoding, self.depth_ref = depth_encoding, (float(depth_ref[0]), float(depth_ref[1]))
+        self.center, self.orientation = center, orientation
+        self.min_depth, self.depth_loss = float(min_depth), depth_loss
+        self.velocity, self.num_attributes = bool(velocity), int(num_attributes)
+        maps = {'offset': 2, 'depth': 1, 'dims': 3, 'rot': 2 if orientation == 'sincos' else 8}
+        provides = ['boxes3d']
+        if self.velocity:
+            maps['velocity'] = 2
+            provides.append('velocities')
+        if self.num_attributes:
+            maps['attr'] = self.num_attributes
+            provides += ['attr_labels', 'attr_scores']
+        self.maps = maps
+        self.provides = tuple(provides)
+        self._exclusions: Dict[str, Tensor] = {}
+
+    # ------------------------------------------------------------------ encodings
+    def encode_depth(self, depth: Tensor) -> Tensor:
+        """Map value whose :meth:`decode_depth` is ``depth`` (meters, > 0 except for 'linear')."""
+        if self.depth_encoding == 'inverse_sigmoid':
+            return -torch.log(depth)
+        if self.depth_encoding == 'log':
+            return torch.log(depth)
+        mu, sigma = self.depth_ref
+        return (depth - mu) / sigma
+
+    def decode_depth(self, value: Tensor) -> Tensor:
+        """Depth in meters from the map value."""
+        if self.depth_encoding == 'inverse_sigmoid':  # 1 / sigmoid(o) - 1 == exp(-o)
+            return torch.exp(-value.clamp(-_EXP_CLAMP, _EXP_CLAMP))
+        if self.depth_encoding == 'log':
+            return torch.exp(value.clamp(-_EXP_CLAMP, _EXP_CLAMP))
+        mu, sigma = self.depth_ref
+        return mu + sigma * value
+
+    def encode_dims(self, dims: Tensor, labels: Tensor) -> Tensor:
+        """``log(dims / mean[labels])`` for (M, 3) sizes and (M,) head labels."""
+        return torch.log(dims / self.mean_sizes[labels])
+
+    def decode_dims(self, value: Tensor, labels: Tensor) -> Tensor:
+        """``exp(value) * mean[labels]`` for (..., 3) values and (...) head labels."""
+        return torch.exp(value.clamp(-_EXP_CLAMP, _EXP_CLAMP)) * self.mean_sizes[labels]
+
+    def encode_alpha(self, alpha: Tensor) -> Tensor:
+        """(M,) observation angles -> (M, 2) or (M, 8) rot targets (see the class docstring)."""
+        if self.orientation == 'sincos':
+            return torch.stack([torch.sin(alpha), torch.cos(alpha)], dim=-1)
+        in1 = (alpha < math.pi / 6) | (alpha > 5 * math.pi / 6)
+        in2 = (alpha > -math.pi / 6) | (alpha < -5 * math.pi / 6)
+        r1, r2 = alpha - _BIN_CENTERS[0], alpha - _BIN_CENTERS[1]
+        f1, f2 = in1.to(alpha.dtype), in2.to(alpha.dtype)
+        return torch.stack([1 - f1, f1, torch.sin(r1), torch.cos(r1),
+                            1 - f2, f2, torch.sin(r2), torch.cos(r2)], dim=-1)
+
+    def decode_alpha(self, rot: Tensor) -> Tensor:
+        """(..., C) rot map values -> (...) observation angle in ``[-pi, pi)``."""
+        if self.orientation == 'sincos':
+            return wrap_angle(torch.atan2(rot[..., 0], rot[..., 1]))
+        p1 = torch.softmax(rot[..., 0:2], dim=-1)[..., 1]
+        p2 = torch.softmax(rot[..., 4:6], dim=-1)[..., 1]
+        a1 = torch.atan2(rot[..., 2], rot[..., 3]) + _BIN_CENTERS[0]
+        a2 = torch.atan2(rot[..., 6], rot[..., 7]) + _BIN_CENTERS[1]
+        return wrap_angle(torch.where(p1 > p2, a1, a2))
+
+    # ------------------------------------------------------------------ geometry
+    @property
+    def exclusions(self) -> Dict[str, int]:
+        """Objects excluded by the rule in the last :meth:`centers` call:
+        ``{'behind_camera': n, 'outside_image': n}`` (logging only)."""
+        return {k: int(v) for k, v in self._exclusions.items()}
+
+    def _cam2img_rows(self, gt: InstanceData, grid: Grid, needed: Tensor) -> Tensor:
+        """(M, 3, 3) float32 input intrinsics of each object's image (NaN where unknown)."""
+        M = len(gt.batch_idx)
+        device = gt.batch_idx.device
+        metas = list(getattr(grid, 'metas', None) or [])
+        if len(metas) < grid.batch_size:
+            if M and bool(needed.any()):
+                raise ValueError(f'{type(self).__name__} needs the camera of every image: grid.metas has '
+                                 f'{len(metas)} ImageMeta for a batch of {grid.batch_size}')
+            return torch.full((M, 3, 3), float('nan'), device=device)
+        mats = np.stack([m.input_cam2img() if m.cam2img is not None else np.full((3, 3), np.nan)
+                         for m in metas[:grid.batch_size]])
+        return torch.as_tensor(mats, dtype=torch.float32, device=device)[gt.batch_idx]
+
+    def _geometry(self, gt: InstanceData, grid: Grid) -> Dict[str, Tensor]:
+        """Per-object camera geometry shared by :meth:`centers` and :meth:`encode`."""
+        boxes = self.field_or_nan(gt, 'boxes3d', (7,)).to(torch.float32).reshape(-1, 7)
+        usable = torch.isfinite(boxes).all(dim=1) & (boxes[:, 3:6] > 0).all(dim=1)
+        if 'has_boxes3d' in gt:
+            usable &= gt.has_boxes3d
+        K = self._cam2img_rows(gt, grid, usable)
+        usable &= torch.isfinite(K).flatten(1).all(dim=1)
+        in_front = usable & (boxes[:, 2] > self.min_depth)
+        default = boxes.new_tensor([0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0])
+        safe = torch.where(in_front[:, None], boxes, default)
+        eye = torch.eye(3, device=boxes.device, dtype=K.dtype)
+        K = torch.where(in_front[:, None, None], K, eye)
+        uv = project_points(safe[:, :3], K) / grid.stride  # grid cells
+        in_front &= torch.isfinite(uv).all(dim=1)
+        return {'boxes': safe, 'usable': usable, 'in_front': in_front, 'uv': uv, 'K': K}
+
+    def _rects(self, gt: InstanceData, geo: Dict[str, Tensor], grid: Grid) -> Tuple[Tensor, Tensor]:
+        """(M, 4) rectangles in grid cells clipped to the grid (2D box when known, else the
+        projected 3D box) and (M,) whether the 2D box was known."""
+        rect = boxes3d_to_rects(geo['boxes'], geo['K'], self.min_depth) / grid.stride
+        has2d = torch.zeros_like(geo['usable'])
+        if 'bboxes' in gt:
+            bb = gt.bboxes.to(torch.float32).reshape(-1, 4) / grid.stride
+            has2d = torch.isfinite(bb).all(dim=1) & (bb[:, 2] > bb[:, 0]) & (bb[:, 3] > bb[:, 1])
+            if 'has_bboxes' in gt:
+                has2d &= gt.has_bboxes
+            rect = torch.where(has2d[:, None], torch.nan_to_num(bb), rect)
+        rect = torch.nan_to_num(rect)
+        H, W = grid.shape
+        x = rect[:, 0::2].clamp(0, W)
+        y = rect[:, 1::2].clamp(0, H)
+        return torch.stack([x[:, 0], y[:, 0], x[:, 1], y[:, 1]], dim=1), has2d
+
+    # ------------------------------------------------------------------ the task contract
+    def centers(self, gt: InstanceData, grid: Grid) -> Centers:
+        H, W = grid.shape
+        geo = self._geometry(gt, grid)
+        rect, has2d = self._rects(gt, geo, grid)
+        sizes = torch.stack([rect[:, 2] - rect[:, 0], rect[:, 3] - rect[:, 1]], dim=1)
+        if self.center == 'projected':
+            xy = geo['uv']
+            on_image = (xy[:, 0] >= 0) & (xy[:, 0] < W) & (xy[:, 1] >= 0) & (xy[:, 1] < H)
+        else:
+            xy = torch.stack([(rect[:, 0] + rect[:, 2]) / 2, (rect[:, 1] + rect[:, 3]) / 2], dim=1)
+            on_image = (sizes > 0).all(dim=1)
+        placed = geo['in_front'] & on_image
+        ignore = gt.ignore.to(torch.bool) & placed
+        self._exclusions = {
+            'behind_camera': (geo['usable'] & ~geo['in_front']).sum().detach(),
+            'outside_image': (geo['in_front'] & ~on_image).sum().detach(),
+        }
+        return Centers(batch_idx=gt.batch_idx, labels=gt.labels, xy=xy, sizes=sizes,
+                       valid=placed & ~ignore, ignore=ignore)
+
+    def encode(self, gt: InstanceData, centers: Centers, grid: Grid) -> Dict[str, Tensor]:
+        geo = self._geometry(gt, grid)
+        valid = centers.valid & geo['in_front']
+        boxes = geo['boxes']
+        labels = gt.labels.clamp(0, len(self.classes) - 1)
+        vmask = valid[:, None]
+        alpha = yaw_to_alpha(boxes[:, 6], boxes[:, 0], boxes[:, 2])
+        targets = {
+            'offset': torch.where(vmask, geo['uv'] - centers.xy_int.to(geo['uv'].dtype), torch.zeros_like(geo['uv'])),
+            'depth': torch.where(vmask, self.encode_depth(boxes[:, 2:3]), torch.zeros_like(boxes[:, 2:3])),
+            'depth_m': boxes[:, 2:3],
+            'dims': torch.where(vmask, self.encode_dims(boxes[:, 3:6], labels), torch.zeros_like(boxes[:, 3:6])),
+            'rot': self.encode_alpha(alpha),
+            'alpha': alpha,
+            'weight': valid.to(torch.float32),
+        }
+        if self.velocity:
+            vel = self.field_or_nan(gt, 'velocities', (2,)).to(torch.float32).reshape(-1, 2)
+            known = valid & torch.isfinite(vel).all(dim=1)
+            if 'has_velocities' in gt:
+                known &= gt.has_velocities
+            targets['velocity'] = torch.where(known[:, None], torch.nan_to_num(vel), torch.zeros_like(vel))
+            targets['velocity_weight'] = known.to(torch.float32)
+        if self.num_attributes:
+            if 'attr_labels' in gt:
+                attr = gt.attr_labels.to(torch.int64).reshape(-1)
+            else:
+                attr = torch.full_like(gt.batch_idx, -1)
+            known = valid & (attr >= 0) & (attr < self.num_attributes)
+            if 'has_attr_labels' in gt:
+                known &= gt.has_attr_labels
+            attr = torch.where(known, attr, torch.zeros_like(attr))
+            targets['attr'] = F.one_hot(attr, self.num_attributes).to(torch.float32) * known[:, None]
+            targets['attr_index'] = attr
+            targets['attr_weight'] = known.to(torch.float32)
+        return targets
+
+    def loss(self, preds: Dict[str, Tensor], targets: Dict[str, Tensor], centers: Centers,
+             grid: Grid) -> Dict[str, Tensor]:
+        weight = targets['weight']
+
+        def at(name: str) -> Tensor:
+            return centers.gather(preds[name], grid)
+
+        if self.depth_loss == 'decoded':
+            depth = weighted_l1_loss(self.decode_depth(at('depth')), targets['depth_m'], weight)
+        else:
+            depth = weighted_l1_loss(at('depth'), targets['depth'], weight)
+        losses = {
+            'offset': weighted_l1_loss(at('offset'), targets['offset'], weight),
+            'depth': depth,
+            'dims': weighted_l1_loss(at('dims'), targets['dims'], weight),
+            'rot': self._rot_loss(at('rot'), targets['rot'], weight),
+        }
+        if self.velocity:
+            losses['velocity'] = weighted_l1_loss(at('velocity'), targets['velocity'], targets['velocity_weight'])
+        if self.num_attributes:
+            losses['attr'] = _weighted_ce(at('attr'), targets['attr_index'], targets['attr_weight'])
+        return self.weighted(losses)
+
+    def _rot_loss(self, pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+        if self.orientation == 'sincos':
+            return weighted_l1_loss(pred, target, weight)
+        loss = pred.sum() * 0.0
+        for b in range(2):
+            active = target[:, 4 * b + 1]
+            loss = loss + _weighted_ce(pred[:, 4 * b:4 * b + 2], active.to(torch.int64), weight)
+            loss = loss + weighted_l1_loss(pred[:, 4 * b + 2:4 * b + 4], target[:, 4 * b + 2:4 * b + 4],
+                                           weight * active)
+        return loss
+
+    def flip_output_maps(self, maps: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """Maps of a mirrored input, mirrored back (flip test-time augmentation).
+
+        The mirrored image shows the mirrored scene (``x -> -x``): depth, sizes and
+        attributes are unchanged; ``alpha -> pi - alpha``, so (sin, cos) -> (sin, -cos), and
+        each multibin residual ``r -> -r`` (both bins map onto themselves), so its sin
+        changes sign; ``vx -> -vx``. Offsets are left out (the base class's rule).
+        """
+        out = {'depth': maps['depth'].flip(-1), 'dims': maps['dims'].flip(-1)}
+        rot = maps['rot'].flip(-1)
+        if self.orientation == 'sincos':
+            sign = rot.new_tensor([1.0, -1.0])
+        else:
+            sign = rot.new_tensor([1.0, 1.0, -1.0, 1.0, 1.0, 1.0, -1.0, 1.0])
+        out['rot'] = rot * sign.view(1, -1, 1, 1)
+        if self.velocity:
+            vel = maps['velocity'].flip(-1)
+            out['velocity'] = vel * vel.new_tensor([-1.0, 1.0]).view(1, 2, 1, 1)
+        if self.num_attributes:
+            out['attr'] = maps['attr'].flip(-1)
+        return out
+
+    def decode(self, preds: Dict[str, Tensor], peaks: Peaks, ctx: DecodeContext) -> Dict[str, Tensor]:
+        offset = gather_at_peaks(preds['offset'], peaks)
+        dtype = offset.dtype
+        stride = ctx.grid.stride
+        uv = torch.stack([(peaks.xs.to(dtype) + offset[..., 0]) * stride,
+                          (peaks.ys.to(dtype) + offset[..., 1]) * stride], dim=-1)  # input pixels
+        depth = self.decode_depth(gather_at_peaks(preds['depth'], peaks)[..., 0])
+        K, flipped = self._decode_cameras(ctx, uv.shape[0], uv.device, dtype)
+        xyz = unproject(uv, depth, K[:, None])
+        dims = self.decode_dims(gather_at_peaks(preds['dims'], peaks), peaks.labels)
+        alpha = self.decode_alpha(gather_at_peaks(preds['rot'], peaks))
+        yaw = alpha_to_yaw(alpha, xyz[..., 0], xyz[..., 2])
+        boxes = torch.cat([xyz, dims, yaw.unsqueeze(-1)], dim=-1)
+        flip = flipped[:, None, None]
+        out = {'boxes3d': torch.where(flip, mirror_boxes3d(boxes), boxes)}
+        if self.velocity:
+            vel = gather_at_peaks(preds['velocity'], peaks)
+            out['velocities'] = torch.where(flip, vel * vel.new_tensor([-1.0, 1.0]), vel)
+        if self.num_attributes:
+            probs = torch.softmax(gather_at_peaks(preds['attr'], peaks), dim=-1)
+            scores, labels = probs.max(dim=-1)
+            out['attr_labels'] = labels
+            out['attr_scores'] = scores
+        return out
+
+    @staticmethod
+    def _decode_cameras(ctx: DecodeContext, batch_size: int, device: torch.device,
+                        dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
+        """(B, 3, 3) input intrinsics and (B,) flipped flags: from ``ctx.input_cam2img`` /
+        ``ctx.flipped`` tensors when the context carries them (export), else from ``ctx.metas``."""
+        K = getattr(ctx, 'input_cam2img', None)
+        flipped = getattr(ctx, 'flipped', None)
+        if K is None or flipped is None:
+            metas = list(ctx.metas or [])
+            if len(metas) != batch_size:
+                raise ValueError(f'Box3DTask.decode needs the camera of every image: ctx.metas has '
+                                 f'{len(metas)} ImageMeta for a batch of {batch_size}')
+            if K is None:
+                K = torch.as_tensor(np.stack([m.input_cam2img() for m in metas]), dtype=dtype, device=device)
+            if flipped is None:
+                flipped = torch.as_tensor([bool(m.flipped) for m in metas], device=device)
+        return K.to(device=device, dtype=dtype), flipped.to(device=device, dtype=torch.bool)
+
+
+def _weighted_ce(logits: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+    """Cross-entropy averaged over weighted rows (zero, still connected, when none)."""
+    if logits.shape[0] == 0:
+        return logits.sum() * 0.0
+    ce = F.cross_entropy(logits, target, reduction='none')
+    ce = torch.where(weight > 0, ce, torch.zeros_like(ce))
+    return (ce * weight).sum() / weight.sum().clamp(min=1e-4)

@@ -1,0 +1,239 @@
+"""COCO keypoint AP (OKS, pycocotools COCOeval ``iouType='keypoints'``) plus the person
+box AP of the same detections, as one mmengine metric."""
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from centerx.registry import METRICS
+from tasks.box2d.coco_metric import METRIC_NAMES, CocoBboxMetric, _log, _numpy
+from tasks.keypoints.coco_meta import COCO_SIGMAS
+
+#: Keys of the keypoint part, COCOeval ``stats[0:6]`` of ``iouType='keypoints'``
+#: (AP at OKS .50:.95, .50, .75, medium and large persons; AR at OKS .50:.95).
+KPT_METRIC_NAMES: Tuple[str, ...] = ('kpt_AP', 'kpt_AP_50', 'kpt_AP_75', 'kpt_AP_m', 'kpt_AP_l',
+                                     'kpt_AR')
+
+
+@METRICS.register_module()
+class CocoKeypointsMetric(CocoBboxMetric):
+    """COCO keypoint AP and box AP of the keypoint detections of each DetSample.
+
+    Detections are taken from every head of ``sample.preds`` that decodes
+    ``keypoints`` (D, K, 3) (x, y, per-keypoint score) in original-image pixels, with
+    that head's ``bboxes`` (D, 4) xyxy (the keypoints' extent when the head has no
+    boxes), ``scores`` (D,) and ``labels`` (D,). One COCO results set
+    ``{image_id, category_id, bbox, keypoints, score}`` serves both evaluations; the
+    keypoint score of a detection is its instance score. Because the results carry a
+    ``bbox``, pycocotools takes a detection's area (used only to ignore unmatched
+    detections outside an area range) from its box rather than its keypoint extent.
+
+    Args:
+        ann_file: COCO keypoints json; None -> ``dataset_meta['ann_file']``.
+        outfile_prefix: when set, the results are written to
+            ``<outfile_prefix>.keypoints.json`` and kept; otherwise they go to a
+            temporary folder that is removed after evaluation.
+        sigmas: K OKS sigmas; None -> ``dataset_meta['sigmas']`` (set by
+            :class:`~tasks.keypoints.coco_keypoints_dataset.CocoKeypointsDataset`), or
+            the COCO person sigmas when K = 17 and the meta has none.
+        classwise: also return per-class box AP (``bbox_<class>_AP``).
+        collect_device, prefix, collect_dir: see :class:`mmengine.evaluator.BaseMetric`.
+
+    Returns of :meth:`compute_metrics` (rounded to 4 decimals; -1 where COCOeval gives
+    -1, i.e. no ground truth in that area range): ``kpt_AP``, ``kpt_AP_50``,
+    ``kpt_AP_75``, ``kpt_AP_m``, ``kpt_AP_l``, ``kpt_AR`` (keypoint evaluation over the
+    dataset categories that define keypoints, 20 detections per image, ground truth
+    with ``num_keypoints == 0`` ignored) and ``bbox_mAP``, ``bbox_mAP_50``,
+    ``bbox_mAP_75``, ``bbox_mAP_s``, ``bbox_mAP_m``, ``bbox_mAP_l`` (box evaluation,
+    as :class:`~tasks.box2d.coco_metric.CocoBboxMetric`). Ground-truth annotations
+    without ``num_keypoints`` get the count of their keypoints with ``v > 0``.
+    """
+
+    default_prefix: Optional[str] = 'coco'
+
+    def __init__(self,
+                 ann_file: Optional[str] = None,
+                 outfile_prefix: Optional[str] = None,
+                 sigmas: Optional[Sequence[float]] = None,
+                 classwise: bool = False,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None,
+                 collect_dir: Optional[str] = None) -> None:
+        super().__init__(ann_file=ann_file, outfile_prefix=outfile_prefix, classwise=classwise,
+                         collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
+        self.sigmas = None if sigmas is None else [float(s) for s in sigmas]
+
+    # ------------------------------------------------------------------ process
+    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
+        """Store, per DetSample, ``dict(img_id, bboxes (D, 4) xywh, keypoints (D, 3K),
+        scores (D,), category_ids (D,))`` (float64 / int64) in ``self.results``.
+
+        Raises:
+            ValueError: bad shapes, or a predicted label that is not an index into
+                ``cat_ids``.
+        """
+        cat_ids = self._cat_ids()
+        if cat_ids is None:
+            raise ValueError('CocoKeypointsMetric needs dataset_meta["cat_ids"] (the COCO category '
+                             'id of each class index); set metric.dataset_meta = dataset.metainfo')
+        lut = np.asarray(cat_ids, np.int64)
+        for sample in data_samples:
+            img_id = sample.meta.img_id
+            img_id = img_id.item() if hasattr(img_id, 'item') else img_id
+            boxes, kpts, scores, labels = [], [], [], []
+            for name, pred in sample.preds.items():
+                if 'keypoints' not in pred:
+                    continue
+                kp = _numpy(pred.keypoints).astype(np.float64)
+                if kp.ndim != 3 or kp.shape[2] != 3:
+                    raise ValueError(f'image id {img_id}: head {name!r} keypoints must be (D, K, 3) '
+                                     f'(x, y, score), got shape {kp.shape}')
+                if 'bboxes' in pred:
+                    box = _numpy(pred.bboxes).astype(np.float64).reshape(-1, 4)
+                elif kp.shape[1]:
+                    box = np.concatenate([kp[:, :, :2].min(axis=1), kp[:, :, :2].max(axis=1)], axis=1)
+                else:
+                    box = np.zeros((len(kp), 4))
+                boxes.append(box)
+                kpts.append(kp)
+                scores.append(_numpy(pred.scores).astype(np.float64).reshape(-1))
+                labels.append(_numpy(pred.labels).astype(np.int64).reshape(-1))
+            if len({k.shape[1] for k in kpts}) > 1:
+                raise ValueError(f'image id {img_id}: heads predict different numbers of keypoints '
+                                 f'{[k.shape[1] for k in kpts]}')
+            box = np.concatenate(boxes) if boxes else np.zeros((0, 4))
+            kp = np.concatenate(kpts) if kpts else np.zeros((0, 0, 3))
+            score = np.concatenate(scores) if scores else np.zeros(0)
+            label = np.concatenate(labels) if labels else np.zeros(0, np.int64)
+            if not len(box) == len(kp) == len(score) == len(label):
+                raise ValueError(f'image id {img_id}: {len(box)} boxes, {len(kp)} keypoint sets, '
+                                 f'{len(score)} scores and {len(label)} labels')
+            bad = (label < 0) | (label >= len(lut))
+            if bad.any():
+                raise ValueError(f'image id {img_id}: predicted label(s) {sorted(set(label[bad]))} '
+                                 f'are not class indices of the {len(lut)} classes')
+            flat = kp.reshape(kp.shape[0], kp.shape[1] * 3)
+            finite = np.isfinite(box).all(axis=1) & np.isfinite(score) & np.isfinite(flat).all(axis=1)
+            if not finite.all():
+                _log(f'CocoKeypointsMetric: image id {img_id}: dropped {int((~finite).sum())} '
+                     'detections with non-finite boxes, keypoints or scores', logging.WARNING)
+                box, flat, score, label = box[finite], flat[finite], score[finite], label[finite]
+            xywh = np.concatenate([box[:, :2], box[:, 2:] - box[:, :2]], axis=1)
+            self.results.append(dict(img_id=img_id, bboxes=xywh, keypoints=flat,
+                                     scores=score, category_ids=lut[label]))
+
+    # ---------------------------------------------------------------- evaluation
+    def _load_gt(self) -> COCO:
+        """The parent's cached ground truth, plus ``keypoints``/``num_keypoints`` defaults."""
+        gt = super()._load_gt()
+        for ann in gt.dataset.get('annotations', []):
+            k = len(gt.cats.get(ann['category_id'], {}).get('keypoints', []))
+            if k and not ann.get('keypoints'):
+                ann['keypoints'] = [0] * (3 * k)
+            if 'num_keypoints' not in ann:
+                ann['num_keypoints'] = int(np.count_nonzero(np.asarray(ann.get('keypoints', []))[2::3] > 0))
+        return gt
+
+    def _resolve_sigmas(self, k: int) -> np.ndarray:
+        sigmas = self.sigmas if self.sigmas is not None else (self.dataset_meta or {}).get('sigmas')
+        if sigmas is None:
+            if k != len(COCO_SIGMAS):
+                raise ValueError(f'CocoKeypointsMetric: no OKS sigmas for {k} keypoints; pass sigmas= '
+                                 'or use a dataset whose metainfo has "sigmas"')
+            sigmas = COCO_SIGMAS
+        sigmas = np.asarray(sigmas, np.float64).reshape(-1)
+        if len(sigmas) != k or not (np.isfinite(sigmas) & (sigmas > 0)).all():
+            raise ValueError(f'CocoKeypointsMetric: need {k} positive OKS sigmas, got {sigmas.tolist()}')
+        return sigmas
+
+    @staticmethod
+    def _to_json(results: List[dict]) -> List[dict]:
+        """Per-image results -> COCO results list (box and keypoints in each detection)."""
+        dets = []
+        for res in results:
+            for box, kp, score, cat in zip(res['bboxes'].tolist(), res['keypoints'].tolist(),
+                                           res['scores'].tolist(), res['category_ids'].tolist()):
+                dets.append(dict(image_id=res['img_id'], category_id=cat, bbox=box, keypoints=kp,
+                                 score=score))
+        return dets
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        """COCOeval (keypoints, then bbox) over the collected results. See the class doc."""
+        if not results:
+            _log('CocoKeypointsMetric: no results to evaluate; all metrics are -1', logging.WARNING)
+            return {name: -1.0 for name in KPT_METRIC_NAMES + METRIC_NAMES}
+        gt = self._load_gt()
+        unique: Dict[Any, dict] = {}
+        for res in results:  # samplers may repeat images to even out ranks
+            unique.setdefault(res['img_id'], res)
+        img_ids = sorted(unique)
+        unknown = [i for i in img_ids if i not in gt.imgs]
+        if unknown:
+            raise ValueError(f'image ids {unknown[:10]} are not in the ground truth {self._gt_file()}')
+        cat_ids = list(self._cat_ids() or gt.getCatIds())
+        kpt_cat_ids = [c for c in cat_ids if gt.cats.get(c, {}).get('keypoints')]
+        if not kpt_cat_ids:
+            raise ValueError(f'{self._gt_file()}: none of the categories {cat_ids} defines keypoints')
+        k = len(gt.cats[kpt_cat_ids[0]]['keypoints'])
+        sigmas = self._resolve_sigmas(k)
+        for res in unique.values():
+            if len(res['keypoints']) and res['keypoints'].shape[1] != 3 * k:
+                raise ValueError(f'image id {res["img_id"]}: predicted '
+                                 f'{res["keypoints"].shape[1] // 3} keypoints, the ground truth has {k}')
+        dets = self._to_json(list(unique.values()))
+        tmp_dir = None
+        if self.outfile_prefix is None:
+            tmp_dir = tempfile.mkdtemp(prefix='coco_keypoints_')
+            out_prefix = os.path.join(tmp_dir, 'results')
+        else:
+            out_prefix = self.outfile_prefix
+            os.makedirs(os.path.dirname(os.path.abspath(out_prefix)), exist_ok=True)
+        try:
+            out_file = f'{out_prefix}.keypoints.json'
+            with open(out_file, 'w') as f:
+                json.dump(dets, f)
+            if self.outfile_prefix is not None:
+                _log(f'CocoKeypointsMetric: wrote {len(dets)} detections to {out_file}')
+            # loadRes edits the detection dicts in place: give each evaluation its own copy
+            metrics = self._evaluate_keypoints(gt, copy.deepcopy(dets), img_ids, kpt_cat_ids, sigmas)
+            metrics.update(self._evaluate(gt, copy.deepcopy(dets), img_ids, cat_ids))
+            return metrics
+        finally:
+            if tmp_dir is not None:
+                shutil.rmtree(tmp_dir, ignore_errors=True)
+
+    def _evaluate_keypoints(self, gt: COCO, dets: List[dict], img_ids: List[Any],
+                            cat_ids: List[int], sigmas: np.ndarray) -> Dict[str, float]:
+        with contextlib.redirect_stdout(io.StringIO()):
+            if dets:
+                dt = gt.loadRes(dets)
+            else:
+                dt = COCO()
+                dt.dataset = dict(images=list(gt.dataset['images']),
+                                  categories=list(gt.dataset['categories']), annotations=[])
+                dt.createIndex()
+            coco_eval = COCOeval(gt, dt, iouType='keypoints')
+            coco_eval.params.imgIds = img_ids
+            coco_eval.params.catIds = cat_ids
+            coco_eval.params.kpt_oks_sigmas = sigmas
+            coco_eval.evaluate()
+            coco_eval.accumulate()
+        if not dets:
+            _log(f'CocoKeypointsMetric: no detections on {len(img_ids)} images; keypoint AP is 0 '
+                 '(-1 where there is no ground truth)', logging.WARNING)
+        summary = io.StringIO()
+        with contextlib.redirect_stdout(summary):
+            coco_eval.summarize()
+        _log('keypoints (OKS):\n' + summary.getvalue())
+        return {name: float(round(float(v), 4)) for name, v in zip(KPT_METRIC_NAMES, coco_eval.stats[:6])}
