@@ -59,6 +59,7 @@ class Velocities3DKind(AnnotationKind):
         return out
 
 
+@ANNOTATION_KINDS.register_module(name='visibility')
 @ANNOTATION_KINDS.register_module(name='attr_labels')
 class AttributeLabelKind(AnnotationKind):
     """(N,) int64 attribute index (-1: none); geometry does not change it. (nuScenes
