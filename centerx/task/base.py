@@ -14,7 +14,7 @@ Encoders and decoders are vectorized tensor functions (no per-object Python loop
 """
 from __future__ import annotations
 
-from typing import ClassVar, Dict, Optional, Tuple
+from typing import Any, ClassVar, Dict, Optional, Tuple
 
 import torch
 from mmengine.structures import InstanceData
@@ -43,6 +43,11 @@ class Task(nn.Module):
     default_name: ClassVar[str] = 'task'
     #: maps holding logits (keypoint heatmaps ...): flip TTA averages them as probabilities
     logit_maps: ClassVar[Tuple[str, ...]] = ()
+    #: for a task that does not place centers: the registered type of a task that does, which
+    #: the registry-wide tests put first on the head (e.g. ``'Box2DTask'`` for keypoints)
+    companion: ClassVar[Optional[str]] = None
+    #: largest ``roundtrip_error`` the registry-wide round-trip test accepts
+    roundtrip_tolerance: ClassVar[float] = 1e-3
     default_loss_weights: ClassVar[Dict[str, float]] = {}
 
     def __init__(self, name: Optional[str] = None, loss_weights: Optional[Dict[str, float]] = None) -> None:
@@ -128,6 +133,39 @@ class Task(nn.Module):
         if name in gt:
             return gt.get(name)
         return torch.full((len(gt.batch_idx), *trailing), float('nan'), device=gt.batch_idx.device)
+
+    # ------------------------------------------------------------------ generic tests
+    def example_gt(self, num: int, image_shape: Tuple[int, int], generator: torch.Generator) -> Dict[str, Tensor]:
+        """Random, valid ground truth for the registry-wide tests.
+
+        Args:
+            num: number of objects.
+            image_shape: (height, width) of the network input in pixels.
+            generator: the random generator to draw from.
+
+        Returns:
+            the fields of :attr:`requires` (and those a companion center task needs) in
+            input pixels, with N = ``num`` rows; ``labels`` and ``ignore`` are added by the test.
+        """
+        raise NotImplementedError(f'{type(self).__name__} does not implement example_gt')
+
+    def example_meta(self, image_shape: Tuple[int, int]) -> Dict[str, Any]:
+        """Extra :class:`~centerx.structures.ImageMeta` fields the examples need (e.g. ``cam2img``)."""
+        return {}
+
+    def roundtrip_error(self, decoded: Dict[str, Tensor], gt: InstanceData) -> Tensor:
+        """Per-object error of decoded fields against the ground truth they were encoded from.
+
+        Args:
+            decoded: this task's decoded fields for N detections, one row per ``gt`` row,
+                in original-image coordinates.
+            gt: the N ground-truth rows (original-image coordinates).
+
+        Returns:
+            (N,) errors in the task's units (pixels, meters ...), compared with
+            :attr:`roundtrip_tolerance`.
+        """
+        raise NotImplementedError(f'{type(self).__name__} does not implement roundtrip_error')
 
     def weighted(self, losses: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """Apply ``loss_weights`` to ``{term: loss}`` and name them ``loss_<term>``."""

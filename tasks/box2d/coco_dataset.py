@@ -22,22 +22,12 @@ import os
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from mmengine.dataset import BaseDataset
 from mmengine.fileio import join_path
 from mmengine.logging import print_log
 from pycocotools.coco import COCO
 
+from centerx.data import DetBaseDataset
 from centerx.registry import DATASETS
-
-
-def _palette(num_classes: int) -> List[Tuple[int, int, int]]:
-    """Deterministic, well-spread RGB colours (golden-ratio hues)."""
-    import colorsys
-    colors = []
-    for k in range(num_classes):
-        r, g, b = colorsys.hsv_to_rgb((k * 0.618033988749895) % 1.0, 0.75, 0.95)
-        colors.append((int(r * 255), int(g * 255), int(b * 255)))
-    return colors
 
 
 def _is_number(value: Any) -> bool:
@@ -45,7 +35,7 @@ def _is_number(value: Any) -> bool:
 
 
 @DATASETS.register_module()
-class CocoDetDataset(BaseDataset):
+class CocoDetDataset(DetBaseDataset):
     """Box detection dataset read from a COCO instances json.
 
     Args:
@@ -67,11 +57,11 @@ class CocoDetDataset(BaseDataset):
             arguments first (``root`` defaults to ``data_root``).
         Other arguments: see :class:`mmengine.dataset.BaseDataset`.
 
-    Boxes crossing the image border are kept unchanged (clipping is the transforms'
-    job). Raises ``ValueError`` (naming the file and the record) on malformed input.
+    Samples given to the pipeline also carry ``'metainfo'`` (a copy of the dataset's
+    metainfo, see :class:`~centerx.data.DetBaseDataset`). Boxes crossing the image
+    border are kept unchanged (clipping is the transforms' job). Raises ``ValueError``
+    (naming the file and the record) on malformed input.
     """
-
-    METAINFO: dict = dict()
 
     def __init__(self,
                  ann_file: str = '',
@@ -106,11 +96,7 @@ class CocoDetDataset(BaseDataset):
         ann_file = self.ann_file
         if not os.path.isfile(ann_file) and self.generate_if_missing is not None:
             from .synthetic import ensure_synthetic_coco
-            kwargs = dict(self.generate_if_missing)
-            kwargs.setdefault('root', self.data_root)
-            if not kwargs['root']:
-                raise ValueError('generate_if_missing needs a "root" (or a data_root)')
-            ensure_synthetic_coco(**kwargs)
+            self._generate(ensure_synthetic_coco)
         if not os.path.isfile(ann_file):
             raise FileNotFoundError(f'COCO annotation file {ann_file} does not exist')
         try:
@@ -193,13 +179,7 @@ class CocoDetDataset(BaseDataset):
         return requested, tuple(by_name[n] for n in requested)
 
     def _update_metainfo(self, classes: Tuple[str, ...], cat_ids: Tuple[int, ...]) -> None:
-        palette = self._metainfo.get('palette')
-        if palette is None:
-            palette = _palette(len(classes))
-        elif len(palette) != len(classes):
-            raise ValueError(f'metainfo palette has {len(palette)} colours for {len(classes)} classes')
-        self._metainfo.update(classes=classes, cat_ids=cat_ids,
-                              palette=[tuple(int(v) for v in c) for c in palette],
+        self._metainfo.update(classes=classes, cat_ids=cat_ids, palette=self._palette(classes),
                               ann_file=os.path.abspath(self.ann_file))
 
     def load_data_list(self) -> List[dict]:
@@ -246,23 +226,3 @@ class CocoDetDataset(BaseDataset):
                       f'{" ..." if len(skipped) > 10 else ""}', logger='current',
                       level=logging.WARNING)
         return data_list
-
-    # ---------------------------------------------------------------- filtering
-    def filter_data(self) -> List[dict]:
-        """Apply ``filter_cfg`` (not in test mode); logs how many images were dropped."""
-        if self.test_mode or not self.filter_cfg:
-            return self.data_list
-        filter_empty = bool(self.filter_cfg.get('filter_empty_gt', False))
-        min_size = self.filter_cfg.get('min_size', 0)
-        kept = [d for d in self.data_list
-                if (not filter_empty or len(d['instances']['labels']) > 0)
-                and min(d['width'], d['height']) >= min_size]
-        if len(kept) != len(self.data_list):
-            print_log(f'{self.ann_file}: filter_cfg {self.filter_cfg} removed '
-                      f'{len(self.data_list) - len(kept)} of {len(self.data_list)} images',
-                      logger='current', level=logging.INFO)
-        return kept
-
-    def get_cat_ids(self, idx: int) -> List[int]:
-        """Distinct class indices (labels) present in image ``idx`` (for class balancing)."""
-        return sorted(set(int(v) for v in self.get_data_info(idx)['instances']['labels']))

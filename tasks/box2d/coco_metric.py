@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import logging
@@ -12,25 +13,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
-from mmengine.logging import print_log
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from centerx.registry import METRICS
+from centerx.utils import log, to_numpy
 
 METRIC_NAMES: Tuple[str, ...] = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_s',
                                  'bbox_mAP_m', 'bbox_mAP_l')
-
-
-def _log(msg: str, level: int = logging.INFO) -> None:
-    print_log(msg, logger='current', level=level)
-
-
-def _numpy(value: Any) -> np.ndarray:
-    """Tensor or array-like -> numpy (detached, on CPU)."""
-    if hasattr(value, 'detach'):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
 
 
 @METRICS.register_module()
@@ -54,6 +44,8 @@ class CocoBboxMetric(BaseMetric):
     """
 
     default_prefix: Optional[str] = 'coco'
+    #: the results are written to ``<outfile_prefix>.<results_suffix>.json``
+    results_suffix: str = 'bbox'
 
     def __init__(self,
                  ann_file: Optional[str] = None,
@@ -89,10 +81,10 @@ class CocoBboxMetric(BaseMetric):
             img_id = sample.meta.img_id
             img_id = img_id.item() if hasattr(img_id, 'item') else img_id  # numpy / tensor scalar
             preds = sample.predictions_with('bboxes')
-            boxes = _numpy(preds.bboxes).astype(np.float64).reshape(-1, 4) if 'bboxes' in preds \
+            boxes = to_numpy(preds.bboxes).astype(np.float64).reshape(-1, 4) if 'bboxes' in preds \
                 else np.zeros((0, 4))
-            scores = _numpy(preds.scores).astype(np.float64).reshape(-1)
-            labels = _numpy(preds.labels).astype(np.int64).reshape(-1)
+            scores = to_numpy(preds.scores).astype(np.float64).reshape(-1)
+            labels = to_numpy(preds.labels).astype(np.int64).reshape(-1)
             if not len(boxes) == len(scores) == len(labels):
                 raise ValueError(f'image id {img_id}: {len(boxes)} boxes, {len(scores)} scores '
                                  f'and {len(labels)} labels')
@@ -102,8 +94,8 @@ class CocoBboxMetric(BaseMetric):
                                  f'are not class indices of the {len(lut)} classes')
             finite = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
             if not finite.all():
-                _log(f'CocoBboxMetric: image id {img_id}: dropped {int((~finite).sum())} '
-                     'detections with non-finite boxes or scores', logging.WARNING)
+                log(f'CocoBboxMetric: image id {img_id}: dropped {int((~finite).sum())} '
+                    'detections with non-finite boxes or scores', logging.WARNING)
                 boxes, scores, labels = boxes[finite], scores[finite], labels[finite]
             xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
             self.results.append(dict(img_id=img_id, bboxes=xywh, scores=scores,
@@ -144,8 +136,8 @@ class CocoBboxMetric(BaseMetric):
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """COCOeval over the collected results; logs the summary. See the class doc."""
         if not results:
-            _log('CocoBboxMetric: no results to evaluate; all metrics are -1', logging.WARNING)
-            return {name: -1.0 for name in METRIC_NAMES}
+            log(f'{type(self).__name__}: no results to evaluate; all metrics are -1', logging.WARNING)
+            return {name: -1.0 for name in self._metric_names()}
         gt = self._load_gt()
         unique: Dict[Any, dict] = {}
         for res in results:  # samplers may repeat images to even out ranks
@@ -158,47 +150,61 @@ class CocoBboxMetric(BaseMetric):
         dets = self._to_json(list(unique.values()))
         tmp_dir = None
         if self.outfile_prefix is None:
-            tmp_dir = tempfile.mkdtemp(prefix='coco_bbox_')
+            tmp_dir = tempfile.mkdtemp(prefix=f'coco_{self.results_suffix}_')
             out_prefix = os.path.join(tmp_dir, 'results')
         else:
             out_prefix = self.outfile_prefix
             os.makedirs(os.path.dirname(os.path.abspath(out_prefix)), exist_ok=True)
         try:
-            out_file = f'{out_prefix}.bbox.json'
+            out_file = f'{out_prefix}.{self.results_suffix}.json'
             with open(out_file, 'w') as f:
                 json.dump(dets, f)
             if self.outfile_prefix is not None:
-                _log(f'CocoBboxMetric: wrote {len(dets)} detections to {out_file}')
-            return self._evaluate(gt, dets, img_ids, cat_ids)
+                log(f'{type(self).__name__}: wrote {len(dets)} detections to {out_file}')
+            return self._evaluate_results(gt, dets, img_ids, cat_ids)
         finally:
             if tmp_dir is not None:
                 shutil.rmtree(tmp_dir, ignore_errors=True)
 
-    def _evaluate(self, gt: COCO, dets: List[dict], img_ids: List[Any],
-                  cat_ids: List[int]) -> Dict[str, float]:
-        log = io.StringIO()
-        with contextlib.redirect_stdout(log):
+    def _metric_names(self) -> Tuple[str, ...]:
+        """Keys returned by :meth:`compute_metrics`."""
+        return METRIC_NAMES
+
+    def _evaluate_results(self, gt: COCO, dets: List[dict], img_ids: List[Any],
+                          cat_ids: List[int]) -> Dict[str, float]:
+        """Every evaluation of one results set (subclasses add theirs)."""
+        return self._evaluate(gt, dets, img_ids, cat_ids)
+
+    def _evaluate(self, gt: COCO, dets: List[dict], img_ids: List[Any], cat_ids: List[int],
+                  iou_type: str = 'bbox', names: Sequence[str] = METRIC_NAMES,
+                  sigmas: Optional[Sequence[float]] = None) -> Dict[str, float]:
+        """One COCOeval run; ``names`` label ``stats[:len(names)]``; ``sigmas`` are the
+        OKS sigmas of ``iou_type='keypoints'``. ``dets`` are not modified."""
+        quiet = io.StringIO()
+        with contextlib.redirect_stdout(quiet):
             if dets:
-                dt = gt.loadRes(dets)
+                dt = gt.loadRes(copy.deepcopy(dets))  # loadRes edits the dicts in place
             else:
                 dt = COCO()
                 dt.dataset = dict(images=list(gt.dataset['images']),
                                   categories=list(gt.dataset['categories']), annotations=[])
                 dt.createIndex()
-            coco_eval = COCOeval(gt, dt, iouType='bbox')
+            coco_eval = COCOeval(gt, dt, iouType=iou_type)
             coco_eval.params.imgIds = img_ids
             coco_eval.params.catIds = cat_ids
+            if sigmas is not None:
+                coco_eval.params.kpt_oks_sigmas = np.asarray(sigmas, np.float64)
             coco_eval.evaluate()
             coco_eval.accumulate()
         if not dets:
-            _log(f'CocoBboxMetric: no detections on {len(img_ids)} images; AP is 0 '
-                 '(-1 where there is no ground truth)', logging.WARNING)
+            log(f'{type(self).__name__}: no detections on {len(img_ids)} images; {iou_type} AP is 0 '
+                '(-1 where there is no ground truth)', logging.WARNING)
         summary = io.StringIO()
         with contextlib.redirect_stdout(summary):
             coco_eval.summarize()
-        _log('\n' + summary.getvalue())
-        metrics = {name: float(round(float(v), 4)) for name, v in zip(METRIC_NAMES, coco_eval.stats[:6])}
-        if self.classwise:
+        log(f'{iou_type}:\n' + summary.getvalue())
+        metrics = {name: float(round(float(v), 4)) for name, v in zip(names, coco_eval.stats)}
+        if self.classwise and iou_type == 'bbox':
             metrics.update(self._classwise(coco_eval, gt, cat_ids))
         return metrics
 
@@ -220,5 +226,5 @@ class CocoBboxMetric(BaseMetric):
         header = ('class', 'AP', 'AP50', 'AP75')
         widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
         lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths)) for r in [header] + rows]
-        _log('per-class bbox AP:\n' + '\n'.join(lines))
+        log('per-class bbox AP:\n' + '\n'.join(lines))
         return out

@@ -37,35 +37,21 @@ from __future__ import annotations
 
 import argparse
 import colorsys
-import errno
 import json
-import logging
 import math
 import os
-import shutil
-import tempfile
 from typing import Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np
 
+from centerx.data.generated import SHIFT, build_atomically, fixed_point, textured_background
+
 SHAPES: Tuple[str, ...] = ('circle', 'rectangle', 'triangle', 'ellipse', 'star')
-MARKER = '.complete'
 FORMAT_VERSION = 1
-_SHIFT = 4  # cv2 sub-pixel bits: coordinates are passed multiplied by 16
 _MIN_PIXELS = 12  # a placement with fewer drawn pixels is re-drawn
 _MIN_SIDE = 4  # ... and one whose clipped box is thinner than this
 _MIN_VISIBLE_FRACTION = 0.3  # an earlier shape must keep this much visible
-
-
-def _log(msg: str, level: int = logging.INFO) -> None:
-    from mmengine.logging import print_log  # lazy: keep the CLI import light
-    print_log(msg, logger='current', level=level)
-
-
-def _fixed(points: np.ndarray) -> np.ndarray:
-    """(K, 2) float pixel coordinates -> int32 fixed point for cv2 (shift=_SHIFT)."""
-    return np.round(points * (1 << _SHIFT)).astype(np.int32)
 
 
 def _shape_mask(kind: str, center: Tuple[float, float], radius: float, rng: np.random.Generator,
@@ -84,15 +70,15 @@ def _shape_mask(kind: str, center: Tuple[float, float], radius: float, rng: np.r
     """
     mask = np.zeros(hw, np.uint8)
     cx, cy = center
-    c = (int(round(cx * (1 << _SHIFT))), int(round(cy * (1 << _SHIFT))))
+    c = (int(round(cx * (1 << SHIFT))), int(round(cy * (1 << SHIFT))))
     theta = rng.uniform(0.0, 2.0 * math.pi)
     if kind == 'circle':
-        cv2.circle(mask, c, int(round(radius * (1 << _SHIFT))), 1, -1, cv2.LINE_8, _SHIFT)
+        cv2.circle(mask, c, int(round(radius * (1 << SHIFT))), 1, -1, cv2.LINE_8, SHIFT)
         return mask
     if kind == 'ellipse':
-        axes = (int(round(radius * (1 << _SHIFT))),
-                int(round(radius * rng.uniform(0.3, 0.65) * (1 << _SHIFT))))
-        cv2.ellipse(mask, c, axes, math.degrees(theta), 0, 360, 1, -1, cv2.LINE_8, _SHIFT)
+        axes = (int(round(radius * (1 << SHIFT))),
+                int(round(radius * rng.uniform(0.3, 0.65) * (1 << SHIFT))))
+        cv2.ellipse(mask, c, axes, math.degrees(theta), 0, 360, 1, -1, cv2.LINE_8, SHIFT)
         return mask
     if kind == 'rectangle':
         corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float64)
@@ -109,32 +95,8 @@ def _shape_mask(kind: str, center: Tuple[float, float], radius: float, rng: np.r
         raise ValueError(f'unknown synthetic shape {kind!r}; known: {SHAPES}')
     rot = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
     points = local @ rot.T + np.array([cx, cy])
-    cv2.fillPoly(mask, [_fixed(points)], 1, cv2.LINE_8, _SHIFT)
+    cv2.fillPoly(mask, [fixed_point(points)], 1, cv2.LINE_8, SHIFT)
     return mask
-
-
-def _background(rng: np.random.Generator, hw: Tuple[int, int]) -> np.ndarray:
-    """(H, W, 3) uint8 RGB textured background: gradient + noise + random lines."""
-    h, w = hw
-    grey = rng.uniform(60, 190)
-    c0, c1 = (grey + (rng.uniform(40, 210, 3) - grey) * 0.5 for _ in range(2))
-    angle = rng.uniform(0.0, 2.0 * math.pi)
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    t = xs * math.cos(angle) + ys * math.sin(angle)
-    t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
-    img = (c0.astype(np.float32)[None, None, :] * (1.0 - t[..., None])
-           + c1.astype(np.float32)[None, None, :] * t[..., None])
-    grid = int(rng.integers(3, 9))
-    low = rng.standard_normal((grid, grid, 3), dtype=np.float32)
-    img += cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC) * np.float32(rng.uniform(8, 30))
-    img += rng.standard_normal((h, w, 3), dtype=np.float32) * np.float32(rng.uniform(2, 8))
-    img = np.clip(img, 0, 255).astype(np.uint8)
-    for _ in range(int(rng.integers(2, 11))):
-        p0 = (int(rng.integers(-w // 4, w + w // 4)), int(rng.integers(-h // 4, h + h // 4)))
-        p1 = (int(rng.integers(-w // 4, w + w // 4)), int(rng.integers(-h // 4, h + h // 4)))
-        color = tuple(float(v) for v in rng.uniform(0, 255, 3))
-        cv2.line(img, p0, p1, color, int(rng.integers(1, 4)), cv2.LINE_AA)
-    return img
 
 
 def _shape_color(rng: np.random.Generator) -> Tuple[int, int, int]:
@@ -160,7 +122,7 @@ def render_image(rng: np.random.Generator, image_size: Tuple[int, int], classes:
             the image), ``area`` (drawn pixel count), ``color`` (RGB ints).
     """
     hw = (int(image_size[0]), int(image_size[1]))
-    img = _background(rng, hw)
+    img = textured_background(rng, hw)
     owner = np.full(hw, -1, np.int16)  # index of the shape visible at each pixel
     full_area: List[int] = []
     objects: List[dict] = []
@@ -239,23 +201,6 @@ def synthetic_paths(root: str) -> Dict[str, str]:
                 val_ann_file=os.path.join(root, 'annotations', 'val.json'))
 
 
-def _is_complete(root: str) -> bool:
-    return os.path.isfile(os.path.join(root, MARKER))
-
-
-def _check_params(root: str, params: dict) -> None:
-    """Warn when a complete dataset at ``root`` was made with other parameters."""
-    try:
-        with open(os.path.join(root, MARKER)) as f:
-            found = json.load(f)
-    except (OSError, ValueError):
-        found = None
-    if found != params:
-        _log(f'synthetic dataset at {root} already exists and was generated with '
-             f'{found}, not the requested {params}; keeping it (delete the folder to '
-             'regenerate)', logging.WARNING)
-
-
 def ensure_synthetic_coco(root: str, num_train: int = 160, num_val: int = 40,
                           image_size: Tuple[int, int] = (256, 256), seed: int = 0,
                           classes: Sequence[str] = SHAPES, max_objects: int = 12,
@@ -289,34 +234,14 @@ def ensure_synthetic_coco(root: str, num_train: int = 160, num_val: int = 40,
                   image_size=[int(image_size[0]), int(image_size[1])], seed=int(seed),
                   classes=classes, max_objects=int(max_objects), empty_every=int(empty_every))
     root = os.path.abspath(root)
-    paths = synthetic_paths(root)
-    if os.path.isdir(root) and os.listdir(root):
-        if _is_complete(root):
-            _check_params(root, params)
-            return paths
-        raise FileExistsError(f'{root} exists, is not empty and is not a complete synthetic dataset '
-                              f'(no {MARKER} marker); remove it or choose another root')
-    parent = os.path.dirname(root)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.{os.path.basename(root)}.tmp-', dir=parent)
-    try:
+
+    def write(tmp: str) -> None:
         _write_split(tmp, 'train', 0, params['num_train'], params)
         _write_split(tmp, 'val', 1, params['num_val'], params)
-        with open(os.path.join(tmp, MARKER), 'w') as f:
-            json.dump(params, f)
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0o700
-        try:
-            os.replace(tmp, root)  # atomic; replaces an empty root folder
-        except OSError as e:
-            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not _is_complete(root):
-                raise
-            _check_params(root, params)  # another process finished first
-        else:
-            _log(f'wrote synthetic COCO dataset ({num_train} train, {num_val} val images) to {root}')
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-    return paths
+
+    build_atomically(root, params, write,
+                     f'synthetic COCO dataset ({num_train} train, {num_val} val images)')
+    return synthetic_paths(root)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

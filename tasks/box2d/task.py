@@ -73,6 +73,17 @@ class Box2DTask(Task):
         """Box sizes mirror spatially and keep their values; offsets are not averaged."""
         return {'size': maps['size'].flip(-1)}
 
+    def example_gt(self, num: int, image_shape, generator: torch.Generator) -> Dict[str, Tensor]:
+        """Boxes of 4-40% of the image side, fully inside the image."""
+        H, W = image_shape
+        size = (torch.rand(num, 2, generator=generator) * 0.36 + 0.04) * torch.tensor([W, H])
+        lo = torch.rand(num, 2, generator=generator) * (torch.tensor([W, H]) - size)
+        return {'bboxes': torch.cat([lo, lo + size], dim=1)}
+
+    def roundtrip_error(self, decoded: Dict[str, Tensor], gt: InstanceData) -> Tensor:
+        """Largest coordinate difference in pixels."""
+        return (decoded['bboxes'] - gt.bboxes).abs().max(dim=1).values
+
     def decode(self, preds: Dict[str, Tensor], peaks: Peaks, ctx: DecodeContext) -> Dict[str, Tensor]:
         size = gather_at_peaks(preds['size'], peaks)
         offset = gather_at_peaks(preds['offset'], peaks)

@@ -32,17 +32,15 @@ by ``metainfo=dict(classes=...)`` (instances of other classes are dropped).
 """
 from __future__ import annotations
 
-import logging
 import math
 import os
 import pickle
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
-from mmengine.dataset import BaseDataset
 from mmengine.fileio import join_path
-from mmengine.logging import print_log
 
+from centerx.data import DetBaseDataset
 from centerx.registry import DATASETS
 
 from .class_stats import INFO_ATTRIBUTE_NONE, NUSCENES_ATTRIBUTES
@@ -61,7 +59,7 @@ def _seconds_to_us(value: Any) -> Optional[int]:
 
 
 @DATASETS.register_module()
-class NuScenesInfoDataset(BaseDataset):
+class NuScenesInfoDataset(DetBaseDataset):
     """Monocular 3D detection on nuScenes camera images from an info v1.1 pickle.
 
     Args:
@@ -74,15 +72,18 @@ class NuScenesInfoDataset(BaseDataset):
             files do not store it. When given, items carry ``height`` / ``width`` and
             ``LoadImage`` checks each image against them.
         filter_cfg: ``dict(filter_empty_gt=True)`` drops camera images without instances
-            (not in ``test_mode``).
+            (not in ``test_mode``); ``min_size`` is ignored (info files do not say image sizes).
         Other arguments: see :class:`mmengine.dataset.BaseDataset`.
+
+    Samples given to the pipeline also carry ``'metainfo'`` (a copy of the dataset's metainfo).
 
     Raises:
         FileNotFoundError / ValueError naming the file, the record (``data_list[i]``,
         its token), the camera and the instance on malformed input.
     """
 
-    METAINFO: dict = dict()
+    filter_min_size = False
+    filter_item_name = 'camera images'
 
     def __init__(self,
                  ann_file: str = '',
@@ -246,21 +247,6 @@ class NuScenesInfoDataset(BaseDataset):
                     labels=np.asarray(labels, np.int64).reshape(-1),
                     attr_labels=np.asarray(attrs, np.int64).reshape(-1),
                     ignore=np.asarray(ignore, bool).reshape(-1))
-
-    # ---------------------------------------------------------------- filtering
-    def filter_data(self) -> List[dict]:
-        """``filter_cfg=dict(filter_empty_gt=True)`` drops images without instances (not in test mode)."""
-        if self.test_mode or not self.filter_cfg or not self.filter_cfg.get('filter_empty_gt', False):
-            return self.data_list
-        kept = [d for d in self.data_list if len(d['instances']['labels']) > 0]
-        if len(kept) != len(self.data_list):
-            print_log(f'{self.ann_file}: filter_empty_gt removed {len(self.data_list) - len(kept)} of '
-                      f'{len(self.data_list)} camera images', logger='current', level=logging.INFO)
-        return kept
-
-    def get_cat_ids(self, idx: int) -> List[int]:
-        """Distinct labels present in item ``idx`` (for class-balanced sampling)."""
-        return sorted(set(int(v) for v in self.get_data_info(idx)['instances']['labels']))
 
 
 def _numbers(value: Any, n: int, where: str, allow_nan: bool = False) -> List[float]:

@@ -54,11 +54,11 @@ import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from mmengine.dataset import BaseDataset
 from mmengine.fileio import join_path
-from mmengine.logging import print_log
 
+from centerx.data import DetBaseDataset
 from centerx.registry import DATASETS
+from centerx.utils import log
 
 #: The 10 nuScenes detection classes; ``labels`` index into this tuple.
 NUSCENES_CLASSES: Tuple[str, ...] = ('car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier',
@@ -158,20 +158,6 @@ def pose_matrix(rotation: Sequence[float], translation: Sequence[float]) -> np.n
     return pose
 
 
-def _palette(num_classes: int) -> List[Tuple[int, int, int]]:
-    """Deterministic, well-spread RGB colours (golden-ratio hues)."""
-    import colorsys
-    colors = []
-    for k in range(num_classes):
-        r, g, b = colorsys.hsv_to_rgb((k * 0.618033988749895) % 1.0, 0.75, 0.95)
-        colors.append((int(r * 255), int(g * 255), int(b * 255)))
-    return colors
-
-
-def _log(msg: str, level: int = logging.INFO) -> None:
-    print_log(msg, logger='current', level=level)
-
-
 def _numbers(value: Any, n: int, allow_nan: bool = False) -> Optional[np.ndarray]:
     """``value`` as float64 (n,) if it is n finite numbers (NaN/None allowed if asked), else None."""
     if not isinstance(value, (list, tuple)) or len(value) != n:
@@ -204,7 +190,7 @@ def camera_of(file_name: str) -> Optional[str]:
 
 # ---------------------------------------------------------------------- dataset
 @DATASETS.register_module()
-class NuScenesMono3DDataset(BaseDataset):
+class NuScenesMono3DDataset(DetBaseDataset):
     """Monocular 3D boxes of nuScenes-style camera images, from a COCO-style json.
 
     Args:
@@ -231,11 +217,10 @@ class NuScenesMono3DDataset(BaseDataset):
             arguments first (``root`` defaults to ``data_root``).
         Other arguments: see :class:`mmengine.dataset.BaseDataset`.
 
-    Images without objects are kept with empty arrays. Raises ``ValueError`` naming the
+    Images without objects are kept with empty arrays. Samples given to the pipeline
+    also carry ``'metainfo'`` (a copy of the dataset's metainfo). Raises ``ValueError`` naming the
     file and the record on malformed input; image files are not opened here.
     """
-
-    METAINFO: dict = dict()
 
     def __init__(self,
                  ann_file: str = '',
@@ -280,11 +265,7 @@ class NuScenesMono3DDataset(BaseDataset):
         ann_file = self.ann_file
         if not os.path.isfile(ann_file) and self.generate_if_missing is not None:
             from .synthetic import ensure_synthetic_box3d
-            kwargs = dict(self.generate_if_missing)
-            kwargs.setdefault('root', self.data_root)
-            if not kwargs['root']:
-                raise ValueError('generate_if_missing needs a "root" (or a data_root)')
-            ensure_synthetic_box3d(**kwargs)
+            self._generate(ensure_synthetic_box3d)
         if not os.path.isfile(ann_file):
             raise FileNotFoundError(
                 f'mono-3D annotation file {ann_file} does not exist; write it from a nuScenes '
@@ -395,13 +376,13 @@ class NuScenesMono3DDataset(BaseDataset):
                                               (img['height'], img['width']))[0]
                 scores[layout].append(_iou(fit, np.r_[box2d[:2], box2d[:2] + box2d[2:]]))
         if not scores['mmdet3d_v0']:
-            _log(f'{self.ann_file}: no annotation to tell the bbox_cam3d layout by; assuming mmdet3d_v0 '
-                 '(x, y, z, w, l, h, -yaw)', logging.WARNING)
+            log(f'{self.ann_file}: no annotation to tell the bbox_cam3d layout by; assuming mmdet3d_v0 '
+                '(x, y, z, w, l, h, -yaw)', logging.WARNING)
             return 'mmdet3d_v0'
         v0, v1 = (float(np.mean(scores[k])) for k in ('mmdet3d_v0', 'mmdet3d_v1'))
         layout = 'mmdet3d_v0' if v0 > v1 else 'mmdet3d_v1'
-        _log(f'{self.ann_file}: bbox_cam3d read as {layout} (mean IoU of projected corners with the 2D '
-             f'boxes: mmdet3d_v0 {v0:.3f}, mmdet3d_v1 {v1:.3f})', logging.INFO)
+        log(f'{self.ann_file}: bbox_cam3d read as {layout} (mean IoU of projected corners with the 2D '
+            f'boxes: mmdet3d_v0 {v0:.3f}, mmdet3d_v1 {v1:.3f})', logging.INFO)
         return layout
 
     def load_data_list(self) -> List[dict]:
@@ -526,47 +507,22 @@ class NuScenesMono3DDataset(BaseDataset):
         if self.cameras is not None:
             absent = [c for c in self.cameras if c not in cameras_seen]
             if absent:
-                _log(f'{f}: cameras {absent} do not occur in the file (it has {sorted(map(str, cameras_seen))})',
-                     logging.WARNING)
+                log(f'{f}: cameras {absent} do not occur in the file (it has {sorted(map(str, cameras_seen))})',
+                    logging.WARNING)
         self.num_skipped_boxes = len(skipped)
         self.num_dropped_objects = dropped
         if skipped:
-            _log(f'{f}: skipped {len(skipped)} annotations with degenerate boxes, ids {skipped[:10]}'
-                 f'{" ..." if len(skipped) > 10 else ""}', logging.WARNING)
+            log(f'{f}: skipped {len(skipped)} annotations with degenerate boxes, ids {skipped[:10]}'
+                f'{" ..." if len(skipped) > 10 else ""}', logging.WARNING)
         if dropped:
-            _log(f'{f}: dropped {dropped} objects of classes outside {classes}', logging.INFO)
+            log(f'{f}: dropped {dropped} objects of classes outside {classes}', logging.INFO)
         self._update_metainfo(classes, layout)
         return data_list
 
     def _update_metainfo(self, classes: Tuple[str, ...], layout: str) -> None:
-        palette = self._metainfo.get('palette')
-        if palette is None:
-            palette = _palette(len(classes))
-        elif len(palette) != len(classes):
-            raise ValueError(f'metainfo palette has {len(palette)} colours for {len(classes)} classes')
-        self._metainfo.update(classes=classes, attributes=NUSCENES_ATTRIBUTES,
-                              palette=[tuple(int(v) for v in c) for c in palette],
+        self._metainfo.update(classes=classes, attributes=NUSCENES_ATTRIBUTES, palette=self._palette(classes),
                               cameras=self.cameras, ann_file=os.path.abspath(self.ann_file),
                               bbox_cam3d_layout=layout)
-
-    # ---------------------------------------------------------------- filtering
-    def filter_data(self) -> List[dict]:
-        """Apply ``filter_cfg`` (not in test mode); logs how many images were dropped."""
-        if self.test_mode or not self.filter_cfg:
-            return self.data_list
-        filter_empty = bool(self.filter_cfg.get('filter_empty_gt', False))
-        min_size = self.filter_cfg.get('min_size', 0)
-        kept = [d for d in self.data_list
-                if (not filter_empty or len(d['instances']['labels']) > 0)
-                and min(d['width'], d['height']) >= min_size]
-        if len(kept) != len(self.data_list):
-            _log(f'{self.ann_file}: filter_cfg {self.filter_cfg} removed '
-                 f'{len(self.data_list) - len(kept)} of {len(self.data_list)} images')
-        return kept
-
-    def get_cat_ids(self, idx: int) -> List[int]:
-        """Distinct class indices (labels) present in image ``idx`` (for class balancing)."""
-        return sorted(set(int(v) for v in self.get_data_info(idx)['instances']['labels']))
 
 
 def _to_contract(raw: np.ndarray, layout: str) -> np.ndarray:

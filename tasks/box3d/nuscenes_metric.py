@@ -51,9 +51,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
-from mmengine.logging import print_log
 
 from centerx.registry import METRICS
+from centerx.utils import log as _log  # a module attribute: tests capture the messages by patching it
+from centerx.utils import to_numpy
 
 from .nuscenes_results import (NUSCENES_ATTRIBUTES, NUSCENES_CLASSES,
                                CameraDetections, camera_boxes_to_global, split_img_id,
@@ -66,17 +67,6 @@ UNDEFINED_TP_ERRORS: Dict[str, Tuple[str, ...]] = {'traffic_cone': ('attr_err', 
 TP_NAMES: Dict[str, str] = {'trans_err': 'mATE', 'scale_err': 'mASE', 'orient_err': 'mAOE',
                             'vel_err': 'mAVE', 'attr_err': 'mAAE'}
 METRIC_NAMES: Tuple[str, ...] = ('mAP', 'NDS') + tuple(TP_NAMES.values())
-
-
-def _log(msg: str, level: int = logging.INFO) -> None:
-    print_log(msg, logger='current', level=level)
-
-
-def _numpy(value: Any, dtype=np.float64) -> np.ndarray:
-    """Tensor or array-like -> numpy of ``dtype`` (detached, on CPU)."""
-    if hasattr(value, 'detach'):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value, dtype=dtype)
 
 
 # ------------------------------------------------------------------- devkit algorithm
@@ -285,20 +275,20 @@ class NuScenesMetric(BaseMetric):
             if meta.cam2ego is None or meta.ego2global is None:
                 raise ValueError(f'NuScenesMetric: image {meta.img_id} has no cam2ego / ego2global pose')
             parts = [p for p in sample.preds.values() if 'boxes3d' in p]
-            boxes = [_numpy(p.boxes3d).reshape(-1, 7) for p in parts]
+            boxes = [to_numpy(p.boxes3d, np.float64).reshape(-1, 7) for p in parts]
             res = dict(img_id=str(meta.img_id), sample_token=token, camera=camera,
-                       cam2ego=_numpy(meta.cam2ego).reshape(4, 4),
-                       ego2global=_numpy(meta.ego2global).reshape(4, 4),
+                       cam2ego=to_numpy(meta.cam2ego, np.float64).reshape(4, 4),
+                       ego2global=to_numpy(meta.ego2global, np.float64).reshape(4, 4),
                        boxes3d=np.concatenate(boxes) if boxes else np.zeros((0, 7)),
-                       scores=np.concatenate([_numpy(p.scores).reshape(-1) for p in parts]) if parts
+                       scores=np.concatenate([to_numpy(p.scores, np.float64).reshape(-1) for p in parts]) if parts
                        else np.zeros(0),
-                       labels=np.concatenate([_numpy(p.labels, np.int64).reshape(-1) for p in parts]) if parts
+                       labels=np.concatenate([to_numpy(p.labels, np.int64).reshape(-1) for p in parts]) if parts
                        else np.zeros(0, np.int64),
                        velocities=np.concatenate([
-                           _numpy(p.velocities).reshape(-1, 2) if 'velocities' in p else np.zeros((len(b), 2))
-                           for p, b in zip(parts, boxes)]) if parts else np.zeros((0, 2)),
+                           to_numpy(p.velocities, np.float64).reshape(-1, 2) if 'velocities' in p
+                           else np.zeros((len(b), 2)) for p, b in zip(parts, boxes)]) if parts else np.zeros((0, 2)),
                        attr_labels=np.concatenate([
-                           _numpy(p.attr_labels, np.int64).reshape(-1) if 'attr_labels' in p
+                           to_numpy(p.attr_labels, np.int64).reshape(-1) if 'attr_labels' in p
                            else np.full(len(b), -1, np.int64) for p, b in zip(parts, boxes)]) if parts
                        else np.zeros(0, np.int64))
             n = len(res['boxes3d'])
@@ -322,14 +312,14 @@ class NuScenesMetric(BaseMetric):
         if sample.meta.flipped:
             raise ValueError(f'NuScenesMetric: image {sample.meta.img_id} is flipped; its ground-truth boxes3d '
                              'are mirrored (do not flip in the test pipeline)')
-        boxes = _numpy(gt.boxes3d).reshape(-1, 7)
+        boxes = to_numpy(gt.boxes3d, np.float64).reshape(-1, 7)
         n = len(boxes)
-        out = dict(boxes3d=boxes, labels=_numpy(gt.labels, np.int64).reshape(-1),
-                   velocities=_numpy(gt.velocities).reshape(-1, 2) if 'velocities' in gt
+        out = dict(boxes3d=boxes, labels=to_numpy(gt.labels, np.int64).reshape(-1),
+                   velocities=to_numpy(gt.velocities, np.float64).reshape(-1, 2) if 'velocities' in gt
                    else np.full((n, 2), np.nan),
-                   attr_labels=_numpy(gt.attr_labels, np.int64).reshape(-1) if 'attr_labels' in gt
+                   attr_labels=to_numpy(gt.attr_labels, np.int64).reshape(-1) if 'attr_labels' in gt
                    else np.full(n, -1, np.int64),
-                   ignore=_numpy(gt.ignore, bool).reshape(-1) if 'ignore' in gt else np.zeros(n, bool))
+                   ignore=to_numpy(gt.ignore, bool).reshape(-1) if 'ignore' in gt else np.zeros(n, bool))
         if any(len(v) != n for v in out.values()):
             raise ValueError(f'NuScenesMetric: image {sample.meta.img_id}: ground-truth fields disagree in length: '
                              + ', '.join(f'{k} {len(v)}' for k, v in out.items()))

@@ -40,7 +40,9 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
-from mmengine.logging import print_log
+
+from centerx.utils import log as _log  # a module attribute: tests capture the messages by patching it
+from centerx.utils import to_numpy
 
 #: the 10 nuScenes detection classes in CenterNet's (and centerx's default) label order
 NUSCENES_CLASSES: Tuple[str, ...] = ('car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier',
@@ -78,21 +80,10 @@ SUBMISSION_META: Dict[str, bool] = dict(use_camera=True, use_lidar=False, use_ra
 MAX_BOXES_PER_SAMPLE = 500
 
 
-def _log(msg: str, level: int = logging.INFO) -> None:
-    print_log(msg, logger='current', level=level)
-
-
-def _numpy(value: Any, dtype=np.float64) -> np.ndarray:
-    """Tensor or array-like -> numpy of ``dtype`` (detached, on CPU)."""
-    if hasattr(value, 'detach'):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value, dtype=dtype)
-
-
 # --------------------------------------------------------------------------- geometry
 def camera_to_global(cam2ego: np.ndarray, ego2global: np.ndarray) -> np.ndarray:
     """(4, 4) camera -> global pose ``ego2global @ cam2ego``."""
-    return _numpy(ego2global).reshape(4, 4) @ _numpy(cam2ego).reshape(4, 4)
+    return to_numpy(ego2global, np.float64).reshape(4, 4) @ to_numpy(cam2ego, np.float64).reshape(4, 4)
 
 
 def camera_ego2global(ego2global: np.ndarray, lidar2ego: np.ndarray, lidar2cam: np.ndarray,
@@ -106,9 +97,9 @@ def camera_ego2global(ego2global: np.ndarray, lidar2ego: np.ndarray, lidar2cam: 
     motion (up to 0.37 m on the fixture keyframe); the camera's exact pose is
     ``ego2global @ lidar2ego @ inv(lidar2cam) @ inv(cam2ego)``, returned here.
     """
-    cam2global = (_numpy(ego2global).reshape(4, 4) @ _numpy(lidar2ego).reshape(4, 4)
-                  @ np.linalg.inv(_numpy(lidar2cam).reshape(4, 4)))
-    return cam2global @ np.linalg.inv(_numpy(cam2ego).reshape(4, 4))
+    cam2global = (to_numpy(ego2global, np.float64).reshape(4, 4) @ to_numpy(lidar2ego, np.float64).reshape(4, 4)
+                  @ np.linalg.inv(to_numpy(lidar2cam, np.float64).reshape(4, 4)))
+    return cam2global @ np.linalg.inv(to_numpy(cam2ego, np.float64).reshape(4, 4))
 
 
 def _plane_map(rotation: np.ndarray) -> np.ndarray:
@@ -128,7 +119,7 @@ def _yaw_quaternion(yaw: np.ndarray) -> np.ndarray:
 def quaternion_to_yaw(rotation: np.ndarray) -> np.ndarray:
     """(N, 4) quaternions (w, x, y, z) -> (N,) yaw: the ground-plane direction of the box's
     x axis, ``atan2(R[1, 0], R[0, 0])`` (the devkit's ``quaternion_yaw``, vectorized)."""
-    q = _numpy(rotation).reshape(-1, 4)
+    q = to_numpy(rotation, np.float64).reshape(-1, 4)
     q = q / np.linalg.norm(q, axis=1, keepdims=True)
     w, x, y, z = q.T
     return np.arctan2(2.0 * (x * y + w * z), 1.0 - 2.0 * (y * y + z * z))
@@ -163,7 +154,7 @@ def camera_boxes_to_global(boxes3d: np.ndarray,
         cam2ego: (4, 4) camera -> ego pose; ego2global: (4, 4) ego -> global pose (the
             ego pose at the camera's timestamp for an exact result).
     """
-    boxes = _numpy(boxes3d).reshape(-1, 7)
+    boxes = to_numpy(boxes3d, np.float64).reshape(-1, 7)
     pose = camera_to_global(cam2ego, ego2global)
     rot, trans = pose[:3, :3], pose[:3, 3]
     plane = _plane_map(rot)
@@ -174,7 +165,7 @@ def camera_boxes_to_global(boxes3d: np.ndarray,
     if velocities is None:
         velocity = np.zeros((len(boxes), 2))
     else:
-        velocity = _numpy(velocities).reshape(-1, 2) @ plane.T
+        velocity = to_numpy(velocities, np.float64).reshape(-1, 2) @ plane.T
     return GlobalBoxes(translation, size, _yaw_quaternion(yaw), velocity)
 
 
@@ -200,8 +191,8 @@ def global_to_camera_boxes(translation: np.ndarray,
     Raises:
         ValueError: the camera's x-z plane is vertical (the ground map is singular).
     """
-    translation = _numpy(translation).reshape(-1, 3)
-    size = _numpy(size).reshape(-1, 3)
+    translation = to_numpy(translation, np.float64).reshape(-1, 3)
+    size = to_numpy(size, np.float64).reshape(-1, 3)
     pose = camera_to_global(cam2ego, ego2global)
     rot, trans = pose[:3, :3], pose[:3, 3]
     plane = _plane_map(rot)
@@ -217,7 +208,7 @@ def global_to_camera_boxes(translation: np.ndarray,
     if velocity is None:
         vel = np.zeros((len(boxes), 2))
     else:
-        vel = _numpy(velocity).reshape(-1, 2) @ plane_inv.T
+        vel = to_numpy(velocity, np.float64).reshape(-1, 2) @ plane_inv.T
     return boxes, vel
 
 
@@ -228,8 +219,9 @@ def camera_boxes_to_devkit_boxes(boxes3d: np.ndarray, velocities: Optional[np.nd
     from nuscenes.utils.data_classes import Box
     from pyquaternion import Quaternion
 
-    boxes = _numpy(boxes3d).reshape(-1, 7)
-    vel = np.full((len(boxes), 2), np.nan) if velocities is None else _numpy(velocities).reshape(-1, 2)
+    boxes = to_numpy(boxes3d, np.float64).reshape(-1, 7)
+    vel = (np.full((len(boxes), 2), np.nan) if velocities is None
+           else to_numpy(velocities, np.float64).reshape(-1, 2))
     upright = Quaternion(axis=[1.0, 0.0, 0.0], radians=np.pi / 2)
     return [Box(center=b[:3], size=b[[5, 3, 4]],
                 orientation=Quaternion(axis=[0.0, 1.0, 0.0], radians=float(b[6])) * upright,
@@ -277,7 +269,7 @@ def attribute_names(detection_names: Sequence[str],
     """The submission's ``attribute_name`` of each detection: the predicted attribute when
     it is valid for the class (:data:`VALID_ATTRIBUTES`), else :data:`DEFAULT_ATTRIBUTE`."""
     out = []
-    attr = None if attr_labels is None else _numpy(attr_labels, np.int64).reshape(-1)
+    attr = None if attr_labels is None else to_numpy(attr_labels, np.int64).reshape(-1)
     for i, name in enumerate(detection_names):
         chosen = DEFAULT_ATTRIBUTE[name]
         if attr is not None and 0 <= attr[i] < len(attr_names) and attr_names[attr[i]] in VALID_ATTRIBUTES[name]:
@@ -314,8 +306,8 @@ def bev_nms(boxes: GlobalBoxes, scores: np.ndarray, labels: np.ndarray, iou_thr:
     Returns the kept indices, by descending score. A box is suppressed by a kept box
     of the same label with BEV IoU ``> iou_thr``.
     """
-    scores = _numpy(scores).reshape(-1)
-    labels = _numpy(labels, np.int64).reshape(-1)
+    scores = to_numpy(scores, np.float64).reshape(-1)
+    labels = to_numpy(labels, np.int64).reshape(-1)
     order = np.argsort(-scores, kind='stable')
     corners = bev_corners(boxes.translation, boxes.size, quaternion_to_yaw(boxes.rotation))
     keep = []
@@ -375,12 +367,12 @@ def to_detection_results(detections: Iterable[CameraDetections],
     per_sample: Dict[str, List[Tuple[GlobalBoxes, np.ndarray, np.ndarray, List[str], np.ndarray]]] = {}
     dropped_nonfinite = 0
     for det in detections:
-        boxes = _numpy(det.boxes3d).reshape(-1, 7)
-        scores = _numpy(det.scores).reshape(-1)
-        labels = _numpy(det.labels, np.int64).reshape(-1)
+        boxes = to_numpy(det.boxes3d, np.float64).reshape(-1, 7)
+        scores = to_numpy(det.scores, np.float64).reshape(-1)
+        labels = to_numpy(det.labels, np.int64).reshape(-1)
         n = len(boxes)
-        vel = np.zeros((n, 2)) if det.velocities is None else _numpy(det.velocities).reshape(-1, 2)
-        attr = None if det.attr_labels is None else _numpy(det.attr_labels, np.int64).reshape(-1)
+        vel = np.zeros((n, 2)) if det.velocities is None else to_numpy(det.velocities, np.float64).reshape(-1, 2)
+        attr = None if det.attr_labels is None else to_numpy(det.attr_labels, np.int64).reshape(-1)
         if not (len(scores) == len(labels) == len(vel) == n) or (attr is not None and len(attr) != n):
             raise ValueError(f'to_detection_results: sample {det.sample_token} {det.camera}: {n} boxes, '
                              f'{len(scores)} scores, {len(labels)} labels, {len(vel)} velocities'
@@ -398,7 +390,7 @@ def to_detection_results(detections: Iterable[CameraDetections],
         vel = np.where(np.isfinite(vel), vel, 0.0)
         glob = camera_boxes_to_global(boxes, vel, det.cam2ego, det.ego2global)
         names = [class_names[i] for i in labels]
-        ego_xy = np.broadcast_to(_numpy(det.ego2global).reshape(4, 4)[:2, 3], (len(boxes), 2))
+        ego_xy = np.broadcast_to(to_numpy(det.ego2global, np.float64).reshape(4, 4)[:2, 3], (len(boxes), 2))
         per_sample.setdefault(str(det.sample_token), []).append(
             (glob, scores, labels, attribute_names(names, attr, attr_names), ego_xy))
     if dropped_nonfinite:

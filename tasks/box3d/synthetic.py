@@ -45,23 +45,20 @@ from __future__ import annotations
 
 import argparse
 import colorsys
-import errno
 import hashlib
 import json
-import logging
 import math
 import os
-import shutil
-import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
+from centerx.data.generated import SHIFT, build_atomically, fixed_point
+
 from .mono3d_dataset import (BOX_FACES, CENTERX_FORMAT, FACE_NORMALS, NUSCENES_ATTRIBUTES, NUSCENES_CLASSES,
                              box3d_corners, project_points, yaw_rotation)
 
-MARKER = '.complete'
 FORMAT_VERSION = 1
 CAM_NAME = 'CAM_FRONT'
 CAMERA_HEIGHT = 1.5  # metres above the ground
@@ -96,16 +93,10 @@ DEFAULT_CLASSES: Tuple[str, ...] = ('car', 'truck', 'pedestrian', 'bicycle', 'tr
 FRONT_HUE = 0.14
 _FRONT_RGB = np.array(colorsys.hsv_to_rgb(FRONT_HUE, 0.8, 1.0)) * 255.0
 _LIGHT = np.array([0.45, 0.8, 0.4]) / np.linalg.norm([0.45, 0.8, 0.4])  # light travels down-right-forward
-_SHIFT = 4  # cv2 fixed-point bits
 _MIN_SIDE = 4.0  # clipped 2D box sides, pixels
 _MIN_CORNER_DEPTH = 1.0  # metres
 _MIN_VISIBLE = 0.3
 _FOOTPRINT_GAP = 0.3  # metres between footprint circles
-
-
-def _log(msg: str, level: int = logging.INFO) -> None:
-    from mmengine.logging import print_log
-    print_log(msg, logger='current', level=level)
 
 
 def intrinsics(image_size: Tuple[int, int]) -> np.ndarray:
@@ -113,10 +104,6 @@ def intrinsics(image_size: Tuple[int, int]) -> np.ndarray:
     h, w = image_size
     f = _NUS_FX * w / _NUS_W
     return np.array([[f, 0.0, _NUS_CX * w / _NUS_W], [0.0, f, _NUS_CY * h / _NUS_H], [0.0, 0.0, 1.0]])
-
-
-def _fixed(points: np.ndarray) -> np.ndarray:
-    return np.round(np.asarray(points) * (1 << _SHIFT)).astype(np.int32)
 
 
 def _background(rng: np.random.Generator, hw: Tuple[int, int], k: np.ndarray) -> np.ndarray:
@@ -154,7 +141,7 @@ def _background(rng: np.random.Generator, hw: Tuple[int, int], k: np.ndarray) ->
         for z0 in dashes:
             pts = np.array([[x - 0.06, CAMERA_HEIGHT, z0], [x + 0.06, CAMERA_HEIGHT, z0],
                             [x + 0.06, CAMERA_HEIGHT, z0 + length], [x - 0.06, CAMERA_HEIGHT, z0 + length]])
-            cv2.fillPoly(img, [_fixed(project_points(pts, k))], (225, 225, 215), cv2.LINE_AA, _SHIFT)
+            cv2.fillPoly(img, [fixed_point(project_points(pts, k))], (225, 225, 215), cv2.LINE_AA, SHIFT)
     return img
 
 
@@ -188,9 +175,9 @@ def _silhouettes(boxes: List[np.ndarray], k: np.ndarray, hw: Tuple[int, int]) ->
     areas = np.zeros(len(boxes), np.int64)
     for i, box in enumerate(boxes):
         uv = project_points(box3d_corners(box)[0], k)
-        hull = cv2.convexHull(_fixed(uv))
+        hull = cv2.convexHull(fixed_point(uv))
         mask = np.zeros(hw, np.uint8)
-        cv2.fillConvexPoly(mask, hull, 1, cv2.LINE_8, _SHIFT)
+        cv2.fillConvexPoly(mask, hull, 1, cv2.LINE_8, SHIFT)
         areas[i] = int(mask.sum())
         owner[mask.astype(bool)] = i
     return owner, areas
@@ -269,7 +256,7 @@ def render_image(rng: np.random.Generator, image_size: Tuple[int, int], classes:
             rgb = np.clip(np.round((_FRONT_RGB if face == 'front' else body) * shade), 0, 255).astype(int)
             if face == 'front':
                 front_color = [int(v) for v in rgb]
-            cv2.fillPoly(img, [_fixed(poly)], tuple(int(v) for v in rgb), cv2.LINE_8, _SHIFT)
+            cv2.fillPoly(img, [fixed_point(poly)], tuple(int(v) for v in rgb), cv2.LINE_8, SHIFT)
         if front_color is None:  # front not drawn: record the colour it would have
             rot = yaw_rotation(box[6])
             shade = 0.45 + 0.55 * max(0.0, float(-(rot @ np.array(FACE_NORMALS['front'])) @ _LIGHT))
@@ -364,21 +351,6 @@ def synthetic_box3d_paths(root: str) -> Dict[str, str]:
                 val_ann_file=os.path.join(root, 'annotations', 'nus_mono3d_val.json'))
 
 
-def _is_complete(root: str) -> bool:
-    return os.path.isfile(os.path.join(root, MARKER))
-
-
-def _check_params(root: str, params: dict) -> None:
-    try:
-        with open(os.path.join(root, MARKER)) as f:
-            found = json.load(f)
-    except (OSError, ValueError):
-        found = None
-    if found != params:
-        _log(f'synthetic mono-3D dataset at {root} already exists and was generated with {found}, not the '
-             f'requested {params}; keeping it (delete the folder to regenerate)', logging.WARNING)
-
-
 def ensure_synthetic_box3d(root: str, num_train: int = 200, num_val: int = 50,
                            image_size: Tuple[int, int] = (224, 384), seed: int = 0,
                            classes: Sequence[str] = DEFAULT_CLASSES, max_objects: int = 8,
@@ -415,34 +387,13 @@ def ensure_synthetic_box3d(root: str, num_train: int = 200, num_val: int = 50,
                   image_size=[int(image_size[0]), int(image_size[1])], seed=int(seed), classes=classes,
                   max_objects=int(max_objects), empty_every=int(empty_every), depth_range=[lo, hi])
     root = os.path.abspath(root)
-    paths = synthetic_box3d_paths(root)
-    if os.path.isdir(root) and os.listdir(root):
-        if _is_complete(root):
-            _check_params(root, params)
-            return paths
-        raise FileExistsError(f'{root} exists, is not empty and is not a complete synthetic dataset '
-                              f'(no {MARKER} marker); remove it or choose another root')
-    parent = os.path.dirname(root)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.{os.path.basename(root)}.tmp-', dir=parent)
-    try:
+
+    def write(tmp: str) -> None:
         _write_split(tmp, 'train', 0, params['num_train'], params)
         _write_split(tmp, 'val', 1, params['num_val'], params)
-        with open(os.path.join(tmp, MARKER), 'w') as f:
-            json.dump(params, f)
-        os.chmod(tmp, 0o755)
-        try:
-            os.replace(tmp, root)
-        except OSError as e:
-            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not _is_complete(root):
-                raise
-            _check_params(root, params)
-        else:
-            _log(f'wrote synthetic mono-3D dataset ({num_train} train, {num_val} val images) to {root}')
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-    return paths
+
+    build_atomically(root, params, write, f'synthetic mono-3D dataset ({num_train} train, {num_val} val images)')
+    return synthetic_box3d_paths(root)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

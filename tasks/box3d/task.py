@@ -357,6 +357,36 @@ class Box3DTask(Task):
             out['attr'] = maps['attr'].flip(-1)
         return out
 
+    def example_meta(self, image_shape) -> Dict[str, np.ndarray]:
+        """A pinhole camera with a 90-degree horizontal field of view centered on the image."""
+        H, W = image_shape
+        return {'cam2img': np.array([[W / 2.0, 0.0, W / 2.0], [0.0, W / 2.0, H / 2.0], [0.0, 0.0, 1.0]])}
+
+    def example_gt(self, num: int, image_shape, generator: torch.Generator) -> Dict[str, Tensor]:
+        """Boxes of the class-mean sizes at 8-40 m in front of the camera, centers in view, any yaw."""
+        H, W = image_shape
+        z = torch.rand(num, generator=generator) * 32 + 8
+        # projected center inside the middle 80 % of the image: x = (u - cx) z / f
+        u = (torch.rand(num, generator=generator) * 0.8 + 0.1) * W
+        v = (torch.rand(num, generator=generator) * 0.4 + 0.4) * H
+        x = (u - W / 2.0) * z / (W / 2.0)
+        y = (v - H / 2.0) * z / (W / 2.0)
+        sizes = self.mean_sizes.to(torch.float32).cpu()
+        lhw = sizes[torch.randint(0, len(sizes), (num,), generator=generator)] if num else torch.zeros(0, 3)
+        yaw = (torch.rand(num, generator=generator) * 2 - 1) * math.pi
+        return {'boxes3d': torch.cat([torch.stack([x, y, z], 1), lhw, yaw[:, None]], dim=1)}
+
+    def roundtrip_error(self, decoded: Dict[str, Tensor], gt: InstanceData) -> Tensor:
+        """Largest of: center distance (m), yaw difference (rad, mod 2π), relative size error.
+
+        Sizes are exact only when the gt label's mean size was used, so the test compares
+        the decoded size with the ground truth's own size."""
+        a, b = decoded['boxes3d'], gt.boxes3d.to(decoded['boxes3d'].dtype)
+        center = (a[:, :3] - b[:, :3]).norm(dim=1)
+        yaw = torch.remainder(a[:, 6] - b[:, 6] + math.pi, 2 * math.pi) - math.pi
+        size = ((a[:, 3:6] - b[:, 3:6]).abs() / b[:, 3:6]).max(dim=1).values
+        return torch.stack([center, yaw.abs(), size], dim=1).max(dim=1).values
+
     def decode(self, preds: Dict[str, Tensor], peaks: Peaks, ctx: DecodeContext) -> Dict[str, Tensor]:
         offset = gather_at_peaks(preds['offset'], peaks)
         dtype = offset.dtype

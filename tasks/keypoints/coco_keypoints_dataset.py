@@ -110,11 +110,7 @@ class CocoKeypointsDataset(CocoDetDataset):
         ann_file = self.ann_file
         if not os.path.isfile(ann_file) and self.generate_if_missing is not None:
             from tasks.keypoints.synthetic import ensure_synthetic_poses
-            kwargs = dict(self.generate_if_missing)
-            kwargs.setdefault('root', self.data_root)
-            if not kwargs['root']:
-                raise ValueError('generate_if_missing needs a "root" (or a data_root)')
-            paths = ensure_synthetic_poses(**kwargs)
+            kwargs, paths = self._generate(ensure_synthetic_poses)
             if not os.path.isfile(ann_file):
                 raise FileNotFoundError(
                     f'COCO keypoint file {ann_file} does not exist, and generate_if_missing '
@@ -249,10 +245,3 @@ class CocoKeypointsDataset(CocoDetDataset):
                                    f'sets for {len(instances["labels"])} instances')
             instances['keypoints'] = np.asarray(kept, np.float32).reshape(-1, k, 3)
         return data_list
-
-    # ---------------------------------------------------------------- samples
-    def prepare_data(self, idx: int) -> Any:
-        """``pipeline(data_info)`` where ``data_info`` also carries ``'metainfo'`` (a copy)."""
-        data_info = self.get_data_info(idx)
-        data_info['metainfo'] = self.metainfo
-        return self.pipeline(data_info)

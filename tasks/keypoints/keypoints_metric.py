@@ -2,22 +2,15 @@
 box AP of the same detections, as one mmengine metric."""
 from __future__ import annotations
 
-import contextlib
-import copy
-import io
-import json
 import logging
-import os
-import shutil
-import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 from centerx.registry import METRICS
-from tasks.box2d.coco_metric import METRIC_NAMES, CocoBboxMetric, _log, _numpy
+from centerx.utils import log, to_numpy
+from tasks.box2d.coco_metric import METRIC_NAMES, CocoBboxMetric
 from tasks.keypoints.coco_meta import COCO_SIGMAS
 
 #: Keys of the keypoint part, COCOeval ``stats[0:6]`` of ``iouType='keypoints'``
@@ -61,6 +54,7 @@ class CocoKeypointsMetric(CocoBboxMetric):
     """
 
     default_prefix: Optional[str] = 'coco'
+    results_suffix: str = 'keypoints'
 
     def __init__(self,
                  ann_file: Optional[str] = None,
@@ -95,20 +89,20 @@ class CocoKeypointsMetric(CocoBboxMetric):
             for name, pred in sample.preds.items():
                 if 'keypoints' not in pred:
                     continue
-                kp = _numpy(pred.keypoints).astype(np.float64)
+                kp = to_numpy(pred.keypoints).astype(np.float64)
                 if kp.ndim != 3 or kp.shape[2] != 3:
                     raise ValueError(f'image id {img_id}: head {name!r} keypoints must be (D, K, 3) '
                                      f'(x, y, score), got shape {kp.shape}')
                 if 'bboxes' in pred:
-                    box = _numpy(pred.bboxes).astype(np.float64).reshape(-1, 4)
+                    box = to_numpy(pred.bboxes).astype(np.float64).reshape(-1, 4)
                 elif kp.shape[1]:
                     box = np.concatenate([kp[:, :, :2].min(axis=1), kp[:, :, :2].max(axis=1)], axis=1)
                 else:
                     box = np.zeros((len(kp), 4))
                 boxes.append(box)
                 kpts.append(kp)
-                scores.append(_numpy(pred.scores).astype(np.float64).reshape(-1))
-                labels.append(_numpy(pred.labels).astype(np.int64).reshape(-1))
+                scores.append(to_numpy(pred.scores).astype(np.float64).reshape(-1))
+                labels.append(to_numpy(pred.labels).astype(np.int64).reshape(-1))
             if len({k.shape[1] for k in kpts}) > 1:
                 raise ValueError(f'image id {img_id}: heads predict different numbers of keypoints '
                                  f'{[k.shape[1] for k in kpts]}')
@@ -126,8 +120,8 @@ class CocoKeypointsMetric(CocoBboxMetric):
             flat = kp.reshape(kp.shape[0], kp.shape[1] * 3)
             finite = np.isfinite(box).all(axis=1) & np.isfinite(score) & np.isfinite(flat).all(axis=1)
             if not finite.all():
-                _log(f'CocoKeypointsMetric: image id {img_id}: dropped {int((~finite).sum())} '
-                     'detections with non-finite boxes, keypoints or scores', logging.WARNING)
+                log(f'CocoKeypointsMetric: image id {img_id}: dropped {int((~finite).sum())} '
+                    'detections with non-finite boxes, keypoints or scores', logging.WARNING)
                 box, flat, score, label = box[finite], flat[finite], score[finite], label[finite]
             xywh = np.concatenate([box[:, :2], box[:, 2:] - box[:, :2]], axis=1)
             self.results.append(dict(img_id=img_id, bboxes=xywh, keypoints=flat,
@@ -168,72 +162,22 @@ class CocoKeypointsMetric(CocoBboxMetric):
                                  score=score))
         return dets
 
-    def compute_metrics(self, results: list) -> Dict[str, float]:
-        """COCOeval (keypoints, then bbox) over the collected results. See the class doc."""
-        if not results:
-            _log('CocoKeypointsMetric: no results to evaluate; all metrics are -1', logging.WARNING)
-            return {name: -1.0 for name in KPT_METRIC_NAMES + METRIC_NAMES}
-        gt = self._load_gt()
-        unique: Dict[Any, dict] = {}
-        for res in results:  # samplers may repeat images to even out ranks
-            unique.setdefault(res['img_id'], res)
-        img_ids = sorted(unique)
-        unknown = [i for i in img_ids if i not in gt.imgs]
-        if unknown:
-            raise ValueError(f'image ids {unknown[:10]} are not in the ground truth {self._gt_file()}')
-        cat_ids = list(self._cat_ids() or gt.getCatIds())
+    def _metric_names(self) -> Tuple[str, ...]:
+        return KPT_METRIC_NAMES + METRIC_NAMES
+
+    def _evaluate_results(self, gt: COCO, dets: List[dict], img_ids: List[Any],
+                          cat_ids: List[int]) -> Dict[str, float]:
+        """Keypoint AP (over the categories that define keypoints), then box AP."""
         kpt_cat_ids = [c for c in cat_ids if gt.cats.get(c, {}).get('keypoints')]
         if not kpt_cat_ids:
             raise ValueError(f'{self._gt_file()}: none of the categories {cat_ids} defines keypoints')
         k = len(gt.cats[kpt_cat_ids[0]]['keypoints'])
         sigmas = self._resolve_sigmas(k)
-        for res in unique.values():
-            if len(res['keypoints']) and res['keypoints'].shape[1] != 3 * k:
-                raise ValueError(f'image id {res["img_id"]}: predicted '
-                                 f'{res["keypoints"].shape[1] // 3} keypoints, the ground truth has {k}')
-        dets = self._to_json(list(unique.values()))
-        tmp_dir = None
-        if self.outfile_prefix is None:
-            tmp_dir = tempfile.mkdtemp(prefix='coco_keypoints_')
-            out_prefix = os.path.join(tmp_dir, 'results')
-        else:
-            out_prefix = self.outfile_prefix
-            os.makedirs(os.path.dirname(os.path.abspath(out_prefix)), exist_ok=True)
-        try:
-            out_file = f'{out_prefix}.keypoints.json'
-            with open(out_file, 'w') as f:
-                json.dump(dets, f)
-            if self.outfile_prefix is not None:
-                _log(f'CocoKeypointsMetric: wrote {len(dets)} detections to {out_file}')
-            # loadRes edits the detection dicts in place: give each evaluation its own copy
-            metrics = self._evaluate_keypoints(gt, copy.deepcopy(dets), img_ids, kpt_cat_ids, sigmas)
-            metrics.update(self._evaluate(gt, copy.deepcopy(dets), img_ids, cat_ids))
-            return metrics
-        finally:
-            if tmp_dir is not None:
-                shutil.rmtree(tmp_dir, ignore_errors=True)
-
-    def _evaluate_keypoints(self, gt: COCO, dets: List[dict], img_ids: List[Any],
-                            cat_ids: List[int], sigmas: np.ndarray) -> Dict[str, float]:
-        with contextlib.redirect_stdout(io.StringIO()):
-            if dets:
-                dt = gt.loadRes(dets)
-            else:
-                dt = COCO()
-                dt.dataset = dict(images=list(gt.dataset['images']),
-                                  categories=list(gt.dataset['categories']), annotations=[])
-                dt.createIndex()
-            coco_eval = COCOeval(gt, dt, iouType='keypoints')
-            coco_eval.params.imgIds = img_ids
-            coco_eval.params.catIds = cat_ids
-            coco_eval.params.kpt_oks_sigmas = sigmas
-            coco_eval.evaluate()
-            coco_eval.accumulate()
-        if not dets:
-            _log(f'CocoKeypointsMetric: no detections on {len(img_ids)} images; keypoint AP is 0 '
-                 '(-1 where there is no ground truth)', logging.WARNING)
-        summary = io.StringIO()
-        with contextlib.redirect_stdout(summary):
-            coco_eval.summarize()
-        _log('keypoints (OKS):\n' + summary.getvalue())
-        return {name: float(round(float(v), 4)) for name, v in zip(KPT_METRIC_NAMES, coco_eval.stats[:6])}
+        for det in dets:
+            if len(det['keypoints']) != 3 * k:
+                raise ValueError(f'image id {det["image_id"]}: predicted {len(det["keypoints"]) // 3} '
+                                 f'keypoints, the ground truth has {k}')
+        metrics = self._evaluate(gt, dets, img_ids, kpt_cat_ids, iou_type='keypoints',
+                                 names=KPT_METRIC_NAMES, sigmas=sigmas)
+        metrics.update(self._evaluate(gt, dets, img_ids, cat_ids))
+        return metrics

@@ -2,8 +2,9 @@
 
 Images show articulated stick figures with the 17 COCO joints (nose, eyes, ears,
 shoulders, elbows, wrists, hips, knees, ankles) in random poses on the textured
-backgrounds of :mod:`tasks.box2d.synthetic`. Limbs and joint dots are coloured by
-side -- the person's left side red-orange, right side blue, centre line green, joint
+backgrounds of :mod:`tasks.box2d.synthetic`
+(:func:`centerx.data.generated.textured_background`). Limbs and joint dots are coloured
+by side -- the person's left side red-orange, right side blue, centre line green, joint
 dots a paler shade of their side -- with a little per-person jitter, so left and right
 are learnable. 75% of the figures face the camera (their left on the image's right);
 the others are seen from the back: mirrored, and without nose and eyes.
@@ -48,19 +49,16 @@ from __future__ import annotations
 
 import argparse
 import colorsys
-import errno
 import json
 import math
 import os
-import shutil
-import tempfile
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from tasks.box2d.synthetic import (MARKER, _SHIFT, _background, _check_params, _fixed, _is_complete,
-                                   _log, synthetic_paths)
+from centerx.data.generated import SHIFT, build_atomically, fixed_point, textured_background
+from tasks.box2d.synthetic import synthetic_paths
 from tasks.keypoints.coco_meta import COCO_KEYPOINT_NAMES, COCO_PERSON_CATEGORY, COCO_SKELETON
 
 FORMAT_VERSION = 1
@@ -143,23 +141,23 @@ def _draw_figure(joints: np.ndarray, drawn: np.ndarray, height: float, back: boo
     """(H, W) uint8 part codes of one figure: limbs (1 centre, 2 left, 3 right), then the
     joint dots (8 + j) on top, nose last. ``joints`` are in pixel-edge coordinates."""
     lab = np.zeros(hw, np.uint8)
-    pts = _fixed(joints - 0.5)  # cv2 puts integer coordinates at pixel centres
+    pts = fixed_point(joints - 0.5)  # cv2 puts integer coordinates at pixel centres
     thickness = max(1, int(round(height / 28.0)))
-    mid_shoulder = _fixed((joints[5] + joints[6]) / 2.0 - 0.5)
-    head = _fixed((joints[3] + joints[4]) / 2.0 - 0.5) if back else pts[0]
+    mid_shoulder = fixed_point((joints[5] + joints[6]) / 2.0 - 0.5)
+    head = fixed_point((joints[3] + joints[4]) / 2.0 - 0.5) if back else pts[0]
     cv2.line(lab, tuple(int(v) for v in mid_shoulder), tuple(int(v) for v in head),
-             _CODE_LIMB['center'], thickness, cv2.LINE_8, _SHIFT)
+             _CODE_LIMB['center'], thickness, cv2.LINE_8, SHIFT)
     for a, b in _edges(back):
         side = _side(a) if _side(a) == _side(b) else 'center'
         cv2.line(lab, tuple(int(v) for v in pts[a]), tuple(int(v) for v in pts[b]),
-                 _CODE_LIMB[side], thickness, cv2.LINE_8, _SHIFT)
+                 _CODE_LIMB[side], thickness, cv2.LINE_8, SHIFT)
     radius = max(1.5, height / 40.0)
     for k in reversed(range(NUM_KEYPOINTS)):
         if not drawn[k]:
             continue
         r = max(1.0, 0.6 * radius) if k in FACE else radius
-        cv2.circle(lab, tuple(int(v) for v in pts[k]), int(round(r * (1 << _SHIFT))),
-                   _CODE_JOINT + k, -1, cv2.LINE_8, _SHIFT)
+        cv2.circle(lab, tuple(int(v) for v in pts[k]), int(round(r * (1 << SHIFT))),
+                   _CODE_JOINT + k, -1, cv2.LINE_8, SHIFT)
     return lab
 
 
@@ -181,7 +179,7 @@ def render_image(rng: np.random.Generator, image_size: Tuple[int, int],
     """
     hw = (int(image_size[0]), int(image_size[1]))
     h_img, w_img = hw
-    img = _background(rng, hw)
+    img = textured_background(rng, hw)
     owner = np.full(hw, -1, np.int32)
     hi = min(150.0, 0.9 * min(hw))
     lo = min(30.0, hi)
@@ -317,40 +315,6 @@ def _write_split(out_dir: str, split: str, num_images: int, params: dict) -> Non
         json.dump(coco, f)
 
 
-def _build_atomically(root: str, params: dict, write: Callable[[str], None], what: str) -> None:
-    """Run ``write(tmp_dir)``, add the marker, rename ``tmp_dir`` to ``root`` atomically.
-
-    ``root`` that is complete (marker present) is kept (a warning when its parameters
-    differ); a non-empty incomplete ``root`` raises FileExistsError; when another
-    process finishes first, its result is kept.
-    """
-    if os.path.isdir(root) and os.listdir(root):
-        if _is_complete(root):
-            _check_params(root, params)
-            return
-        raise FileExistsError(f'{root} exists, is not empty and is not a complete synthetic dataset '
-                              f'(no {MARKER} marker); remove it or choose another root')
-    parent = os.path.dirname(root)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.{os.path.basename(root)}.tmp-', dir=parent)
-    try:
-        write(tmp)
-        with open(os.path.join(tmp, MARKER), 'w') as f:
-            json.dump(params, f)
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0o700
-        try:
-            os.replace(tmp, root)  # atomic; replaces an empty root folder
-        except OSError as e:
-            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not _is_complete(root):
-                raise
-            _check_params(root, params)  # another process finished first
-        else:
-            _log(f'wrote {what} to {root}')
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
 def ensure_synthetic_poses(root: str, num_train: int = 240, num_val: int = 60,
                            image_size: Tuple[int, int] = (256, 256), seed: int = 0,
                            max_persons: int = 4, empty_every: int = 10) -> Dict[str, str]:
@@ -383,8 +347,8 @@ def ensure_synthetic_poses(root: str, num_train: int = 240, num_val: int = 60,
         _write_split(tmp, 'train', params['num_train'], params)
         _write_split(tmp, 'val', params['num_val'], params)
 
-    _build_atomically(root, params, write,
-                      f'synthetic pose dataset ({num_train} train, {num_val} val images)')
+    build_atomically(root, params, write,
+                     f'synthetic pose dataset ({num_train} train, {num_val} val images)')
     return synthetic_paths(root)
 
 

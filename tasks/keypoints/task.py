@@ -2,6 +2,8 @@
 refined by per-joint keypoint heatmaps."""
 from __future__ import annotations
 
+import math
+
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -82,6 +84,7 @@ class KeypointTask(Task):
     #: maps that hold logits: flip test-time augmentation should average them as probabilities
     #: (as CenterNet does for ``hm_hp``), like the center heatmap
     logit_maps = ('kp_heatmap',)
+    companion = 'Box2DTask'
 
     def __init__(self, num_keypoints: int = 17, flip_pairs: Optional[Sequence[Sequence[int]]] = None,
                  kernel: Optional[dict] = None, hm_threshold: float = 0.1, snap_to_heatmap: bool = True,
@@ -276,6 +279,34 @@ class KeypointTask(Task):
         xs = index - ys * W
         xy = torch.stack([xs.to(off.dtype) + off[:, 0], ys.to(off.dtype) + off[:, 1]], dim=-1)
         return scores, xy
+
+    def example_gt(self, num: int, image_shape, generator: torch.Generator) -> Dict[str, Tensor]:
+        """Persons side by side (one column of the image each), every keypoint labeled, inside its
+        box and in a cell of its own (two joints in one 4-px cell would share a sub-cell offset,
+        the documented limit of the shared ``kp_offset`` map)."""
+        H, W = image_shape
+        cell = 4.0
+        col_w = W / max(num, 1)
+        cols, rows = int(col_w // cell) - 1, int(H * 0.75 // cell)
+        if num and cols * rows < self.num_keypoints:
+            raise ValueError(f'{num} persons of {self.num_keypoints} keypoints do not fit a {W}x{H} image')
+        boxes, kpts = [], []
+        for i in range(num):
+            x0, y0 = math.ceil(i * col_w / cell) * cell, math.ceil(H * 0.1 / cell) * cell  # cell-aligned
+            picks = torch.randperm(cols * rows, generator=generator)[:self.num_keypoints]
+            jitter = (torch.rand(self.num_keypoints, 2, generator=generator) - 0.5) * 0.6 * cell
+            xy = torch.stack([x0 + (picks % cols + 0.5) * cell, y0 + (picks // cols + 0.5) * cell], 1) + jitter
+            kpts.append(torch.cat([xy, torch.full((self.num_keypoints, 1), 2.0)], dim=1))
+            boxes.append(torch.tensor([x0, y0, x0 + cols * cell, y0 + rows * cell]))
+        if not num:
+            return {'bboxes': torch.zeros(0, 4), 'keypoints': torch.zeros(0, self.num_keypoints, 3)}
+        return {'bboxes': torch.stack(boxes), 'keypoints': torch.stack(kpts)}
+
+    def roundtrip_error(self, decoded: Dict[str, Tensor], gt: InstanceData) -> Tensor:
+        """Largest distance in pixels between decoded and labeled ground-truth keypoints."""
+        labeled = gt.keypoints[..., 2] > 0
+        dist = (decoded['keypoints'][..., :2] - gt.keypoints[..., :2].to(decoded['keypoints'].dtype)).norm(dim=-1)
+        return torch.where(labeled, dist, torch.zeros_like(dist)).max(dim=1).values
 
     def decode(self, preds: Dict[str, Tensor], peaks: Peaks, ctx: DecodeContext) -> Dict[str, Tensor]:
         B, D = peaks.xs.shape

@@ -21,10 +21,10 @@ import struct
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from mmengine.dataset import BaseDataset
-from mmengine.logging import print_log
 
+from centerx.data import DetBaseDataset
 from centerx.registry import DATASETS
+from centerx.utils import log
 
 from .dota_labels import DOTA_V1_CLASSES, DOTA_V15_CLASSES, parse_dota_label_file
 
@@ -40,20 +40,6 @@ DOWNLOAD_HELP = (
     '--patch-size 1024 --gap 200\n'
     'To try the rotated task without any download, use configs/rotated_synthetic.py '
     '(it generates a small synthetic DOTA-format dataset on first use).')
-
-
-def _log(msg: str, level: int = logging.INFO) -> None:
-    print_log(msg, logger='current', level=level)
-
-
-def _palette(num_classes: int) -> List[Tuple[int, int, int]]:
-    """Deterministic, well-spread RGB colours (golden-ratio hues)."""
-    import colorsys
-    colors = []
-    for k in range(num_classes):
-        r, g, b = colorsys.hsv_to_rgb((k * 0.618033988749895) % 1.0, 0.75, 0.95)
-        colors.append((int(r * 255), int(g * 255), int(b * 255)))
-    return colors
 
 
 def image_size(path: str) -> Tuple[int, int]:
@@ -80,7 +66,7 @@ def image_size(path: str) -> Tuple[int, int]:
 
 
 @DATASETS.register_module()
-class DotaDataset(BaseDataset):
+class DotaDataset(DetBaseDataset):
     """DOTA v1.0 / v1.5 style dataset (full images or devkit patches).
 
     Args:
@@ -116,8 +102,6 @@ class DotaDataset(BaseDataset):
             how to get DOTA), or a label file is missing (see ``allow_missing_labels``).
         DotaLabelError: malformed label line with ``on_error='raise'``.
     """
-
-    METAINFO: dict = dict()
 
     def __init__(self,
                  data_root: str = '',
@@ -170,11 +154,7 @@ class DotaDataset(BaseDataset):
         """Generate synthetic data if asked, then require the image folder."""
         if not os.path.isdir(self.img_dir) and self.generate_if_missing is not None:
             from .synthetic import ensure_synthetic_dota
-            kwargs = dict(self.generate_if_missing)
-            kwargs.setdefault('root', self.data_root)
-            if not kwargs['root']:
-                raise ValueError('generate_if_missing needs a "root" (or a data_root)')
-            ensure_synthetic_dota(**kwargs)
+            self._generate(ensure_synthetic_dota)
         if not os.path.isdir(self.img_dir):
             raise FileNotFoundError(
                 f'DOTA image folder {os.path.abspath(self.img_dir)} does not exist (data_root='
@@ -190,12 +170,7 @@ class DotaDataset(BaseDataset):
         return classes, classes + extra
 
     def _update_metainfo(self, classes: Tuple[str, ...]) -> None:
-        palette = self._metainfo.get('palette')
-        if palette is None:
-            palette = _palette(len(classes))
-        elif len(palette) != len(classes):
-            raise ValueError(f'metainfo palette has {len(palette)} colours for {len(classes)} classes')
-        self._metainfo.update(classes=classes, palette=[tuple(int(v) for v in c) for c in palette],
+        self._metainfo.update(classes=classes, palette=self._palette(classes),
                               ann_dir=os.path.abspath(self.ann_dir), version=self.version)
 
     def _image_files(self) -> List[str]:
@@ -223,8 +198,8 @@ class DotaDataset(BaseDataset):
         parsed = parse_dota_label_file(label_path, parse_classes, on_error=self.on_error)
         if parsed.skipped:
             shown = '; '.join(f'line {n}: {why}' for n, why in parsed.skipped[:5])
-            _log(f'{label_path}: skipped {len(parsed.skipped)} malformed line(s): {shown}'
-                 f'{" ..." if len(parsed.skipped) > 5 else ""}', logging.WARNING)
+            log(f'{label_path}: skipped {len(parsed.skipped)} malformed line(s): {shown}'
+                f'{" ..." if len(parsed.skipped) > 5 else ""}', logging.WARNING)
         keep = parsed.labels < num_classes
         self.num_dropped_objects += int((~keep).sum())
         ignore = parsed.difficult[keep] if self.difficult_as_ignore else np.zeros(int(keep.sum()), bool)
@@ -266,40 +241,19 @@ class DotaDataset(BaseDataset):
             data_list.append(dict(img_path=img_path, img_id=stem, height=height, width=width,
                                   instances=instances))
         if self.num_skipped_lines:
-            _log(f'{self.ann_dir}: skipped {self.num_skipped_lines} malformed label line(s) in '
-                 f'{files_with_skips} file(s)', logging.WARNING)
+            log(f'{self.ann_dir}: skipped {self.num_skipped_lines} malformed label line(s) in '
+                f'{files_with_skips} file(s)', logging.WARNING)
         if self.num_dropped_objects:
-            _log(f'{self.ann_dir}: dropped {self.num_dropped_objects} object(s) of classes outside '
-                 f'{classes}', logging.INFO)
+            log(f'{self.ann_dir}: dropped {self.num_dropped_objects} object(s) of classes outside '
+                f'{classes}', logging.INFO)
         if unlabelled:
-            _log(f'{self.img_dir}: {unlabelled} of {len(data_list)} images have no label file '
-                 '(kept without objects)', logging.INFO)
+            log(f'{self.img_dir}: {unlabelled} of {len(data_list)} images have no label file '
+                '(kept without objects)', logging.INFO)
         if not data_list:
-            _log(f'{self.img_dir}: no images with suffixes {self.img_suffixes}', logging.WARNING)
+            log(f'{self.img_dir}: no images with suffixes {self.img_suffixes}', logging.WARNING)
         return data_list
 
     # ---------------------------------------------------------------- filtering
-    def filter_data(self) -> List[dict]:
-        """Apply ``filter_cfg`` (not in test mode); logs how many images were dropped."""
-        if self.test_mode or not self.filter_cfg:
-            return self.data_list
-        filter_empty = bool(self.filter_cfg.get('filter_empty_gt', False))
-        min_size = self.filter_cfg.get('min_size', 0)
-        kept = [d for d in self.data_list
-                if (not filter_empty or len(d['instances']['labels']) > 0)
-                and min(d['width'], d['height']) >= min_size]
-        if len(kept) != len(self.data_list):
-            _log(f'{self.img_dir}: filter_cfg {self.filter_cfg} removed '
-                 f'{len(self.data_list) - len(kept)} of {len(self.data_list)} images')
-        return kept
-
-    # ------------------------------------------------------------------ access
-    def prepare_data(self, idx: int) -> Any:
-        """``pipeline(data_info)`` where ``data_info`` also carries ``'metainfo'`` (a copy)."""
-        data_info = self.get_data_info(idx)
-        data_info['metainfo'] = self.metainfo
-        return self.pipeline(data_info)
-
-    def get_cat_ids(self, idx: int) -> List[int]:
-        """Distinct class indices (labels) present in image ``idx`` (for class balancing)."""
-        return sorted(set(int(v) for v in self.get_data_info(idx)['instances']['labels']))
+    def _filter_source(self) -> str:
+        """The image folder (the filter log line names it)."""
+        return self.img_dir

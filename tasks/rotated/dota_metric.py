@@ -7,9 +7,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
-from mmengine.logging import print_log
 
 from centerx.registry import METRICS
+from centerx.utils import log, to_numpy
 
 from .dota_eval import eval_dota, group_detections
 from .dota_labels import DOTA_V15_CLASSES, parse_dota_label_file
@@ -17,17 +17,6 @@ from .merge import DOTA_MERGE_NMS_THR, merge_patch_detections
 from .submission import write_task1_submission
 
 GtArrays = Tuple[np.ndarray, np.ndarray, np.ndarray]
-
-
-def _log(msg: str, level: int = logging.INFO) -> None:
-    print_log(msg, logger='current', level=level)
-
-
-def _numpy(value: Any) -> np.ndarray:
-    """Tensor or array-like -> numpy (detached, on CPU)."""
-    if hasattr(value, 'detach'):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
 
 
 @METRICS.register_module()
@@ -106,10 +95,10 @@ class DotaMetric(BaseMetric):
         for sample in data_samples:
             img_id = str(sample.meta.img_id)
             preds = sample.predictions_with('polygons')
-            polys = _numpy(preds.polygons).astype(np.float64).reshape(-1, 8) if 'polygons' in preds \
+            polys = to_numpy(preds.polygons).astype(np.float64).reshape(-1, 8) if 'polygons' in preds \
                 else np.zeros((0, 8))
-            scores = _numpy(preds.scores).astype(np.float64).reshape(-1)
-            labels = _numpy(preds.labels).astype(np.int64).reshape(-1)
+            scores = to_numpy(preds.scores).astype(np.float64).reshape(-1)
+            labels = to_numpy(preds.labels).astype(np.int64).reshape(-1)
             if not len(polys) == len(scores) == len(labels):
                 raise ValueError(f'image {img_id}: {len(polys)} polygons, {len(scores)} scores and '
                                  f'{len(labels)} labels')
@@ -119,8 +108,8 @@ class DotaMetric(BaseMetric):
                                  f'are not class indices of the {num_classes} classes')
             finite = np.isfinite(polys).all(axis=1) & np.isfinite(scores)
             if not finite.all():
-                _log(f'DotaMetric: image {img_id}: dropped {int((~finite).sum())} detections with '
-                     'non-finite polygons or scores', logging.WARNING)
+                log(f'DotaMetric: image {img_id}: dropped {int((~finite).sum())} detections with '
+                    'non-finite polygons or scores', logging.WARNING)
                 polys, scores, labels = polys[finite], scores[finite], labels[finite]
             self.results.append(dict(img_id=img_id, polygons=polys, scores=scores, labels=labels))
 
@@ -142,8 +131,8 @@ class DotaMetric(BaseMetric):
             keep = parsed.labels < len(classes)
             gts[image_id] = (parsed.polys[keep], parsed.labels[keep], parsed.difficult[keep])
         if skipped:
-            _log(f'DotaMetric: skipped {skipped} malformed ground-truth line(s) in {ann_dir}',
-                 logging.WARNING)
+            log(f'DotaMetric: skipped {skipped} malformed ground-truth line(s) in {ann_dir}',
+                logging.WARNING)
         return gts
 
     def _gt_dir(self) -> str:
@@ -177,21 +166,21 @@ class DotaMetric(BaseMetric):
         """Evaluate the collected results; logs the table. See the class doc."""
         classes = self._classes()
         if not results:
-            _log('DotaMetric: no results to evaluate; mAP is -1', logging.WARNING)
+            log('DotaMetric: no results to evaluate; mAP is -1', logging.WARNING)
             return {'mAP': -1.0}
         dets, image_ids = self._detections(results)
         gts = self._read_gt(self._gt_dir(), image_ids, classes)
         if self.outfile_dir is not None:
             write_task1_submission(self.outfile_dir, dets, classes)
-            _log(f'DotaMetric: wrote Task1_<class>.txt files for {len(image_ids)} images to '
-                 f'{self.outfile_dir}')
+            log(f'DotaMetric: wrote Task1_<class>.txt files for {len(image_ids)} images to '
+                f'{self.outfile_dir}')
         result = eval_dota(dets, gts, len(classes), iou_thr=self.iou_thr,
                            use_07_metric=self.use_07_metric, class_names=classes)
         what = f'{len(image_ids)} {"merged " if self.merge_patches else ""}images'
         if self.classwise:
-            _log(f'DOTA task-1 evaluation of {what}:\n{result.table()}')
+            log(f'DOTA task-1 evaluation of {what}:\n{result.table()}')
         else:
-            _log(f'DOTA task-1 mAP of {what}: {result.map:.4f}')
+            log(f'DOTA task-1 mAP of {what}: {result.map:.4f}')
         has_gt = result.num_gts > 0
         metrics = {'mAP': round(float(result.map), 4) if has_gt.any() else -1.0}
         for name, ap, valid in zip(classes, result.ap, has_gt):

@@ -47,27 +47,22 @@ from __future__ import annotations
 
 import argparse
 import colorsys
-import errno
-import json
-import logging
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
+from centerx.data.generated import SHIFT, build_atomically, fixed_point
+
 SYNTHETIC_CLASSES: Tuple[str, ...] = ('plane', 'ship', 'small-vehicle', 'large-vehicle')
 """Object kinds (all DOTA v1.0 class names); label index = position in ``classes``."""
 SPLITS: Tuple[str, ...] = ('train', 'val')
-MARKER = '.complete'
 FORMAT_VERSION = 2
 DIFFICULT_MAX_LENGTH = 8.0
 """Objects whose long side is shorter than this (pixels) are marked difficult."""
-_SHIFT = 4  # cv2 sub-pixel bits: coordinates are passed multiplied by 16
 _SPLIT_CODES = {'train': 0, 'val': 1}
 
 
@@ -90,18 +85,14 @@ class SyntheticObject:
     color: Tuple[int, int, int]
 
 
-def _log(msg: str, level: int = logging.INFO) -> None:
-    from mmengine.logging import print_log  # lazy: keep the CLI import light
-    print_log(msg, logger='current', level=level)
-
-
 def _fixed(points: np.ndarray) -> np.ndarray:
-    """(K, 2) label coordinates -> int32 fixed point for cv2 (shift=_SHIFT).
+    """(K, 2) label coordinates -> int32 fixed point for cv2 (shift=SHIFT).
 
-    Labels use centerx's convention (pixel ``i`` covers ``[i, i + 1)``); OpenCV draws with
-    pixel centres at integers, hence the half-pixel shift.
+    Unlike the other generators (which pass cv2 their coordinates as they are), labels
+    here use centerx's convention (pixel ``i`` covers ``[i, i + 1)``) while OpenCV draws
+    with pixel centres at integers: hence the deliberate half-pixel shift.
     """
-    return np.round((points - 0.5) * (1 << _SHIFT)).astype(np.int32)
+    return fixed_point(points - 0.5)
 
 
 # ---------------------------------------------------------------------- shapes
@@ -166,7 +157,7 @@ def _region(poly: np.ndarray, hw: Tuple[int, int]) -> Optional[Tuple[slice, slic
     if x1 <= x0 or y1 <= y0:
         return None
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    cv2.fillPoly(mask, [_fixed(poly - np.array([x0, y0]))], 1, cv2.LINE_8, _SHIFT)
+    cv2.fillPoly(mask, [_fixed(poly - np.array([x0, y0]))], 1, cv2.LINE_8, SHIFT)
     return slice(y0, y1), slice(x0, x1), mask.astype(bool)
 
 
@@ -273,7 +264,7 @@ class _Scene:
             return False
         self.occupied[rows, cols] |= mask
         for part in parts:  # one call per part: fillPoly would leave their overlaps empty
-            cv2.fillPoly(self.img, [_fixed(part @ rot.T + (cx, cy))], color, cv2.LINE_8, _SHIFT)
+            cv2.fillPoly(self.img, [_fixed(part @ rot.T + (cx, cy))], color, cv2.LINE_8, SHIFT)
         difficult = int(max(length, width) < DIFFICULT_MAX_LENGTH)
         self.objects.append(SyntheticObject(label=self.classes.index(kind), name=kind, poly=poly.reshape(8),
                                             difficult=difficult, color=tuple(int(v) for v in color)))
@@ -458,22 +449,6 @@ def synthetic_dota_paths(root: str) -> Dict[str, str]:
     return out
 
 
-def _is_complete(root: str) -> bool:
-    return os.path.isfile(os.path.join(root, MARKER))
-
-
-def _check_params(root: str, params: dict) -> None:
-    """Warn when the complete dataset at ``root`` was made with other parameters."""
-    try:
-        with open(os.path.join(root, MARKER)) as f:
-            found = json.load(f)
-    except (OSError, ValueError):
-        found = None
-    if found != params:
-        _log(f'synthetic DOTA dataset at {root} already exists and was generated with {found}, not '
-             f'the requested {params}; keeping it (delete the folder to regenerate)', logging.WARNING)
-
-
 def ensure_synthetic_dota(root: str, num_train: int = 240, num_val: int = 60,
                           image_size: Tuple[int, int] = (256, 256), seed: int = 0,
                           classes: Sequence[str] = SYNTHETIC_CLASSES, empty_every: int = 25
@@ -505,34 +480,14 @@ def ensure_synthetic_dota(root: str, num_train: int = 240, num_val: int = 60,
                   image_size=[int(image_size[0]), int(image_size[1])], seed=int(seed),
                   classes=classes, empty_every=int(empty_every))
     root = os.path.abspath(root)
-    paths = synthetic_dota_paths(root)
-    if os.path.isdir(root) and os.listdir(root):
-        if _is_complete(root):
-            _check_params(root, params)
-            return paths
-        raise FileExistsError(f'{root} exists, is not empty and is not a complete synthetic DOTA dataset '
-                              f'(no {MARKER} marker); remove it or choose another root')
-    parent = os.path.dirname(root)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.{os.path.basename(root)}.tmp-', dir=parent)
-    try:
+
+    def write(tmp: str) -> None:
         _write_split(tmp, 'train', params['num_train'], params)
         _write_split(tmp, 'val', params['num_val'], params)
-        with open(os.path.join(tmp, MARKER), 'w') as f:
-            json.dump(params, f)
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0o700
-        try:
-            os.replace(tmp, root)  # atomic; replaces an empty root folder
-        except OSError as e:
-            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not _is_complete(root):
-                raise
-            _check_params(root, params)  # another process finished first
-        else:
-            _log(f'wrote synthetic DOTA dataset ({num_train} train, {num_val} val images) to {root}')
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-    return paths
+
+    build_atomically(root, params, write, f'synthetic DOTA dataset ({num_train} train, {num_val} val images)',
+                     kind='synthetic DOTA dataset')
+    return synthetic_dota_paths(root)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

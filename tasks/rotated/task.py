@@ -1,6 +1,7 @@
 """Oriented boxes: long-edge size, double-angle orientation and sub-cell offset at each center."""
 from __future__ import annotations
 
+import math
 from typing import Dict
 
 import torch
@@ -84,6 +85,25 @@ class RotatedBoxTask(Task):
         """A mirror maps θ to -θ: cos 2θ is kept, sin 2θ changes sign; sizes are kept."""
         angle = maps['angle'].flip(-1)
         return {'size': maps['size'].flip(-1), 'angle': torch.cat([angle[:, :1], -angle[:, 1:]], dim=1)}
+
+    def example_gt(self, num: int, image_shape, generator: torch.Generator) -> Dict[str, Tensor]:
+        """Rectangles (aspect 1.2-4) at any angle with their centers inside the image."""
+        H, W = image_shape
+        side = min(H, W)
+        long = (torch.rand(num, generator=generator) * 0.3 + 0.08) * side
+        short = long / (torch.rand(num, generator=generator) * 2.8 + 1.2)
+        theta = (torch.rand(num, generator=generator) - 0.5) * math.pi
+        center = torch.rand(num, 2, generator=generator) * torch.tensor([W * 0.8, H * 0.8]) + torch.tensor(
+            [W * 0.1, H * 0.1])
+        return {'polygons': rbox_to_poly(torch.stack([center[:, 0], center[:, 1], long, short, theta], dim=1))}
+
+    def roundtrip_error(self, decoded: Dict[str, Tensor], gt: InstanceData) -> Tensor:
+        """Largest vertex distance in pixels between decoded and ground-truth rectangles (as point sets)."""
+        a = decoded['polygons'].reshape(-1, 4, 1, 2)
+        b = poly_to_rbox(gt.polygons.to(decoded['polygons'].dtype))
+        b = rbox_to_poly(b).reshape(-1, 1, 4, 2)
+        dist = (a - b).norm(dim=-1)  # (N, 4, 4)
+        return dist.min(dim=2).values.max(dim=1).values
 
     def decode(self, preds: Dict[str, Tensor], peaks: Peaks, ctx: DecodeContext) -> Dict[str, Tensor]:
         size = gather_at_peaks(preds['size'], peaks)

@@ -89,20 +89,23 @@ def batch(model: CenterNet, items) -> dict:
 # --------------------------------------------------------------------------- 1. training
 @pytest.mark.slow
 def test_train_tool_runs_the_plugin_config(tmp_path):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PLUGIN_DIR), str(REPO)]), OMP_NUM_THREADS='1')
+    env = dict(os.environ, PYTHONPATH=str(PLUGIN_DIR), OMP_NUM_THREADS='1')  # tools/train.py adds the repo itself
     small = [f'{loader}.dataset.generate_if_missing.{key}={value}'
              for loader in ('train_dataloader', 'val_dataloader') for key, value in (('num_train', 8), ('num_val', 4))]
     workers = [f'{loader}.{key}={value}' for loader in ('train_dataloader', 'val_dataloader')
                for key, value in (('num_workers', 0), ('persistent_workers', False))]
     proc = subprocess.run(
         [sys.executable, str(REPO / 'tools' / 'train.py'), str(CONFIG), '--work-dir', 'W', '--cfg-options',
-         'train_cfg.max_iters=6', 'train_cfg.val_interval=6', 'train_dataloader.batch_size=4', *workers, *small],
+         'train_cfg.max_iters=6', 'train_cfg.val_interval=6', 'train_dataloader.batch_size=4',
+         'default_hooks.logger.interval=1', *workers, *small],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-6000:]
     assert 'circles/mAP' in log
     assert 'loss_circle_radius' in log and 'loss_circle_offset' in log
-    assert (tmp_path / 'W' / 'iter_6.pth').is_file()
+    ckpt = torch.load(tmp_path / 'W' / 'iter_6.pth', map_location='cpu', weights_only=False)
+    assert {'heads.discs.branches.circle__radius.2.weight', 'heads.discs.branches.circle__offset.2.weight'} <= set(
+        ckpt['state_dict'])
     assert (tmp_path / 'data' / 'circles' / 'val.json').is_file()  # generated relative to the cwd
 
 
@@ -160,15 +163,17 @@ def test_rows_without_circles_and_empty_batches(plugin):
     assert centers.valid.sum() == 0
 
 
-def test_circle_next_to_a_box_task_on_one_head(plugin):
-    """Box2DTask places the peaks; CircleTask encodes its offset from those peaks and decodes exactly."""
+@pytest.mark.parametrize('order', [('Box2DTask', 'CircleTask'), ('CircleTask', 'Box2DTask')])
+def test_circle_next_to_a_box_task_on_one_head(plugin, order):
+    """Either task places the peaks; the other encodes from those peak cells and decodes exactly."""
     import tasks.box2d  # noqa: F401  (registers Box2DTask)
-    model = build_model(tasks=[dict(type='Box2DTask'), dict(type='CircleTask')])
-    assert model.heads[HEAD].center_task == 'box2d'
+    model = build_model(tasks=[dict(type=t) for t in order])
+    assert model.heads[HEAD].center_task == {'Box2DTask': 'box2d', 'CircleTask': 'circle'}[order[0]]
     circles = torch.tensor([[20.3, 30.7, 8.0], [41.1, 12.9, 6.5]])
-    # boxes whose centers are not the disc centers: the circle offset leaves the peak cell
+    # boxes whose centers are not the disc centers: one task's offset leaves the other's peak cell
     boxes = torch.cat([circles[:, :2] - circles[:, 2:] + 3.0, circles[:, :2] + circles[:, 2:]], 1)
-    gt = InstanceData(circles=circles, bboxes=boxes, labels=torch.tensor([0, 1]), ignore=torch.zeros(2, dtype=torch.bool))
+    gt = InstanceData(circles=circles, bboxes=boxes, labels=torch.tensor([0, 1]),
+                      ignore=torch.zeros(2, dtype=torch.bool))
     sample = DetSample(meta=ImageMeta(img_id=1, img_path='', ori_shape=(64, 64), img_shape=(64, 64),
                                       pad_shape=(64, 64)), gt=gt)
     inputs = torch.zeros(1, 3, 64, 64)
@@ -177,25 +182,28 @@ def test_circle_next_to_a_box_task_on_one_head(plugin):
     decoded = model.decode_outputs(outputs, CenterNet.decode_context(grid, [sample], inputs.device))[HEAD]
     keep = decoded['scores'][0] > 0.5
     assert keep.sum() == 2
-    for circle in circles:
-        assert (decoded['circles'][0][keep] - circle).abs().max(dim=1).values.min() < 1e-3
+    for field, truth in (('circles', circles), ('bboxes', boxes)):
+        for row in truth:
+            assert (decoded[field][0][keep] - row).abs().max(dim=1).values.min() < 1e-3, (field, row)
 
 
 def test_loss_names_on_a_shared_head_and_on_separate_heads(plugin):
     """The loss names docs/writing_a_task.md promises for the two ways of attaching the task."""
     import tasks.box2d  # noqa: F401
     circles = torch.tensor([[20.3, 30.7, 8.0], [41.1, 12.9, 6.5]])
-    gt = InstanceData(circles=circles, bboxes=torch.cat([circles[:, :2] - circles[:, 2:], circles[:, :2] + circles[:, 2:]], 1),
+    boxes = torch.cat([circles[:, :2] - circles[:, 2:], circles[:, :2] + circles[:, 2:]], 1)
+    gt = InstanceData(circles=circles, bboxes=boxes,
                       labels=torch.tensor([0, 1]), ignore=torch.zeros(2, dtype=torch.bool))
     sample = DetSample(meta=ImageMeta(img_id=1, img_path='', ori_shape=(64, 64), img_shape=(64, 64),
                                       pad_shape=(64, 64)), gt=gt)
-    common = dict(backbone=dict(type='TinyBackbone', channels=(8, 8, 16, 16)), neck=dict(type='DeconvNeck', out_channels=8),
-                  classes=CLASSES)
+    common = dict(backbone=dict(type='TinyBackbone', channels=(8, 8, 16, 16)),
+                  neck=dict(type='DeconvNeck', out_channels=8), classes=CLASSES)
     shared = CenterNet(heads=[dict(name='discs', tasks=[dict(type='Box2DTask'), dict(type='CircleTask')])], **common)
     assert set(shared.loss(torch.zeros(1, 3, 64, 64), [sample])) == {
         'loss_heatmap', 'loss_box2d_size', 'loss_box2d_offset', 'loss_circle_radius', 'loss_circle_offset'}
     separate = CenterNet(heads=[dict(name='reds', classes=('red',), tasks=[dict(type='Box2DTask')]),
-                                dict(name='others', classes=('green', 'blue'), tasks=[dict(type='CircleTask')])], **common)
+                                dict(name='others', classes=('green', 'blue'), tasks=[dict(type='CircleTask')])],
+                         **common)
     assert set(separate.loss(torch.zeros(1, 3, 64, 64), [sample])) == {
         'loss_reds_heatmap', 'loss_reds_box2d_size', 'loss_reds_box2d_offset',
         'loss_others_heatmap', 'loss_others_circle_radius', 'loss_others_circle_offset'}
@@ -310,6 +318,8 @@ def test_flip_output_maps_agrees_with_the_annotation_kind(plugin, circles_data):
         ref = model.decode_outputs(out, ctx)[HEAD]
         got = model.decode_outputs(model.merge_flipped(out, out_f), ctx)[HEAD]
         for circle in ref['circles'][0][ref['scores'][0] > 0.5]:
+            if float(circle[0]) / 4 == math.floor(float(circle[0]) / 4):  # on a cell edge (identity affine)
+                continue
             assert (got['circles'][0] - circle).abs().max(dim=1).values.min() < 1e-3
             checked += 1
     assert checked > 5, (checked, on_edge)
@@ -350,6 +360,21 @@ def test_dataset_errors_name_the_file_and_the_record(plugin, tmp_path):
         plugin.CircleDataset(ann_file=str(path))
 
 
+def test_generator_is_deterministic_and_marks_completion(plugin, tmp_path):
+    from centerx_circles.synthetic import MARKER, ensure_synthetic_circles
+    a = ensure_synthetic_circles(str(tmp_path / 'a'), num_train=3, num_val=1, image_size=(64, 64), seed=5)
+    b = ensure_synthetic_circles(str(tmp_path / 'b'), num_train=3, num_val=1, image_size=(64, 64), seed=5)
+    files = sorted(p.relative_to(a['root']) for p in Path(a['root']).rglob('*') if p.is_file())
+    assert Path(a['root'], MARKER) in [Path(a['root'], f) for f in files] and len(files) == 7
+    for f in files:
+        assert (Path(a['root']) / f).read_bytes() == (Path(b['root']) / f).read_bytes(), f
+    assert ensure_synthetic_circles(str(tmp_path / 'a'), num_train=3, num_val=1, image_size=(64, 64), seed=5) == a
+    (tmp_path / 'c').mkdir()
+    (tmp_path / 'c' / 'stray.txt').write_text('x')
+    with pytest.raises(FileExistsError, match='no .complete marker'):
+        ensure_synthetic_circles(str(tmp_path / 'c'), num_train=1, num_val=1)
+
+
 # --------------------------------------------------------------------------- 3. core untouched
 def test_the_core_does_not_know_the_plugin(plugin):
     """No file under centerx/ or tasks/ names the plugin or its classes, and every registered
@@ -358,8 +383,7 @@ def test_the_core_does_not_know_the_plugin(plugin):
     (A bare grep for "circle" is not the check: the core's annotation-kind docstring uses a
     ``circles`` kind as its example, the visualizer calls ``cv2.circle`` and the box2d synthetic
     data has a shape class "circle".)"""
-    names = ('centerx_circles', 'CircleTask', 'CircleDataset', 'CircleAPMetric', 'DiscIoUGaussian',
-             'circles_synthetic', 'writing_a_task')
+    names = ('centerx_circles', 'CircleTask', 'CircleDataset', 'CircleAPMetric', 'DiscIoUGaussian')
     hits = []
     for folder in ('centerx', 'tasks'):
         for path in (REPO / folder).rglob('*'):

@@ -14,7 +14,7 @@ data_root = 'data/circles/'
 synthetic = dict(root=data_root, num_train=400, num_val=50, image_size=(128, 128), seed=0,
                  classes=classes, max_objects=6)
 input_size = (128, 128)
-max_iters = 300
+max_iters = 800
 
 model = dict(
     type='CenterNet',

@@ -12,6 +12,7 @@ from typing import List
 import numpy as np
 import pytest
 
+import centerx.data.base_dataset as base_dataset_module
 import tasks.box2d.coco_dataset as coco_dataset_module
 from centerx.registry import DATASETS
 from tasks.box2d.coco_dataset import CocoDetDataset
@@ -40,6 +41,7 @@ def write(path: Path, data) -> str:
 def logs(monkeypatch) -> List[str]:
     messages: List[str] = []
     monkeypatch.setattr(coco_dataset_module, 'print_log', lambda msg, *a, **k: messages.append(msg))
+    monkeypatch.setattr(base_dataset_module, 'log', lambda msg, *a, **k: messages.append(msg))  # filter_data
     return messages
 
 

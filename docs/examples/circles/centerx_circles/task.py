@@ -109,3 +109,18 @@ class CircleTask(Task):
         Offsets are left out (a mirrored sub-cell offset belongs to another cell).
         """
         return {'radius': maps['radius'].flip(-1)}
+
+    # -- what the registry-wide tests (tests/test_task_registry.py) need from every task --
+    def example_gt(self, num: int, image_shape: Tuple[int, int], generator: torch.Generator) -> Dict[str, Tensor]:
+        """Random discs (radius 4-20 % of the shorter side) with their centers inside the image."""
+        H, W = image_shape
+        r = (torch.rand(num, generator=generator) * 0.16 + 0.04) * min(H, W)
+        cx = torch.rand(num, generator=generator) * W * 0.8 + W * 0.1
+        cy = torch.rand(num, generator=generator) * H * 0.8 + H * 0.1
+        return {'circles': torch.stack([cx, cy, r], dim=1)}
+
+    def roundtrip_error(self, decoded: Dict[str, Tensor], gt: InstanceData) -> Tensor:
+        """Largest of center distance and radius difference, in pixels."""
+        a, b = decoded['circles'], gt.circles.to(decoded['circles'].dtype)
+        return torch.maximum((a[:, :2] - b[:, :2]).norm(dim=1), (a[:, 2] - b[:, 2]).abs())
+

@@ -1,0 +1,99 @@
+"""What the tasks' detection datasets share, on top of :class:`mmengine.dataset.BaseDataset`.
+
+Items (``data_list`` entries) are dicts with ``'instances'`` holding at least ``labels``
+and, unless :attr:`DetBaseDataset.filter_min_size` is off, ``'height'`` / ``'width'``.
+"""
+from __future__ import annotations
+
+import colorsys
+from typing import Any, Callable, Dict, List, Sequence, Tuple
+
+from mmengine.dataset import BaseDataset
+
+from centerx.utils import log
+
+
+def default_palette(num_classes: int) -> List[Tuple[int, int, int]]:
+    """Deterministic, well-spread RGB colours (golden-ratio hues)."""
+    colors = []
+    for k in range(num_classes):
+        r, g, b = colorsys.hsv_to_rgb((k * 0.618033988749895) % 1.0, 0.75, 0.95)
+        colors.append((int(r * 255), int(g * 255), int(b * 255)))
+    return colors
+
+
+class DetBaseDataset(BaseDataset):
+    """Base of the detection datasets: filtering, samples carrying the metainfo, helpers.
+
+    - :meth:`filter_data` applies ``filter_cfg=dict(filter_empty_gt=bool, min_size=int)``
+      (mmdet semantics, not in ``test_mode``): drop items without any instance (ignored
+      ones count) and items whose shorter image side is below ``min_size``; logs how many
+      were dropped.
+    - :meth:`prepare_data` hands the pipeline ``data_info`` plus ``'metainfo'``, a copy
+      of the dataset's metainfo (transforms read e.g. keypoint ``flip_pairs`` there).
+    - :meth:`get_cat_ids`: the distinct labels of an item (class-balanced sampling).
+    - :meth:`_generate` runs a synthetic data generator with the ``generate_if_missing``
+      keyword arguments; :meth:`_palette` resolves ``metainfo['palette']``.
+    """
+
+    METAINFO: dict = dict()
+    #: whether ``filter_cfg``'s ``min_size`` applies (False where items may not know
+    #: their image size; ``min_size`` is then ignored)
+    filter_min_size: bool = True
+    #: what :meth:`filter_data`'s log line calls the items
+    filter_item_name: str = 'images'
+
+    # ---------------------------------------------------------------- generation
+    def _generate(self, ensure: Callable[..., Dict[str, str]]) -> Tuple[Dict[str, Any], Dict[str, str]]:
+        """``ensure(**kwargs)``: ``kwargs`` = ``self.generate_if_missing``, ``root``
+        defaulting to ``data_root``. Returns ``(kwargs, what ensure returned)``.
+
+        Raises:
+            ValueError: neither a ``root`` nor a ``data_root``.
+        """
+        kwargs = dict(self.generate_if_missing)
+        kwargs.setdefault('root', self.data_root)
+        if not kwargs['root']:
+            raise ValueError('generate_if_missing needs a "root" (or a data_root)')
+        return kwargs, ensure(**kwargs)
+
+    # ------------------------------------------------------------------ metainfo
+    def _palette(self, classes: Sequence[str]) -> List[Tuple[int, ...]]:
+        """``metainfo['palette']`` (one colour per class, as int tuples) or
+        :func:`default_palette`; ValueError when the given one has another length."""
+        palette = self._metainfo.get('palette')
+        if palette is None:
+            palette = default_palette(len(classes))
+        elif len(palette) != len(classes):
+            raise ValueError(f'metainfo palette has {len(palette)} colours for {len(classes)} classes')
+        return [tuple(int(v) for v in c) for c in palette]
+
+    # ----------------------------------------------------------------- filtering
+    def _filter_source(self) -> str:
+        """The file or folder the filter log line names (``ann_file``)."""
+        return self.ann_file
+
+    def filter_data(self) -> List[dict]:
+        """Apply ``filter_cfg`` (not in test mode); logs how many items were dropped."""
+        if self.test_mode or not self.filter_cfg:
+            return self.data_list
+        filter_empty = bool(self.filter_cfg.get('filter_empty_gt', False))
+        min_size = self.filter_cfg.get('min_size', 0) if self.filter_min_size else None
+        kept = [d for d in self.data_list
+                if (not filter_empty or len(d['instances']['labels']) > 0)
+                and (min_size is None or min(d['width'], d['height']) >= min_size)]
+        if len(kept) != len(self.data_list):
+            log(f'{self._filter_source()}: filter_cfg {self.filter_cfg} removed '
+                f'{len(self.data_list) - len(kept)} of {len(self.data_list)} {self.filter_item_name}')
+        return kept
+
+    # ------------------------------------------------------------------- samples
+    def prepare_data(self, idx: int) -> Any:
+        """``pipeline(data_info)`` where ``data_info`` also carries ``'metainfo'`` (a copy)."""
+        data_info = self.get_data_info(idx)
+        data_info['metainfo'] = self.metainfo
+        return self.pipeline(data_info)
+
+    def get_cat_ids(self, idx: int) -> List[int]:
+        """Distinct class indices (labels) present in item ``idx`` (for class balancing)."""
+        return sorted(set(int(v) for v in self.get_data_info(idx)['instances']['labels']))
