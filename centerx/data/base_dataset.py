@@ -6,7 +6,7 @@ and, unless :attr:`DetBaseDataset.filter_min_size` is off, ``'height'`` / ``'wid
 from __future__ import annotations
 
 import colorsys
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from mmengine.dataset import BaseDataset
 
@@ -33,7 +33,8 @@ class DetBaseDataset(BaseDataset):
       of the dataset's metainfo (transforms read e.g. keypoint ``flip_pairs`` there).
     - :meth:`get_cat_ids`: the distinct labels of an item (class-balanced sampling).
     - :meth:`_generate` runs a synthetic data generator with the ``generate_if_missing``
-      keyword arguments; :meth:`_palette` resolves ``metainfo['palette']``.
+      keyword arguments; :meth:`_palette` resolves ``metainfo['palette']``;
+      :meth:`_img_data_prefix` checks an image-folder-only ``data_prefix``.
     """
 
     METAINFO: dict = dict()
@@ -42,6 +43,17 @@ class DetBaseDataset(BaseDataset):
     filter_min_size: bool = True
     #: what :meth:`filter_data`'s log line calls the items
     filter_item_name: str = 'images'
+
+    @staticmethod
+    def _img_data_prefix(data_prefix: Optional[Dict[str, str]]) -> Dict[str, str]:
+        """``data_prefix`` for datasets whose only folder is ``img`` (default ``''``).
+
+        Raises:
+            ValueError: ``data_prefix`` is given without an ``'img'`` key.
+        """
+        if data_prefix is not None and 'img' not in data_prefix:
+            raise ValueError(f"data_prefix must have an 'img' key (image folder), got {data_prefix}")
+        return dict(img='') if data_prefix is None else dict(data_prefix)
 
     # ---------------------------------------------------------------- generation
     def _generate(self, ensure: Callable[..., Dict[str, str]]) -> Tuple[Dict[str, Any], Dict[str, str]]:

@@ -10,6 +10,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from .checkpoint import TRUST_ENV
+from .consistency import DataModelCheckHook
 
 
 def parse_cfg_options(options: Sequence[str]) -> dict:
@@ -70,8 +71,12 @@ def load_config(path: str, cfg_options: Sequence[str] = (), work_dir: Optional[s
 
 
 def build_runner(cfg: Config) -> Runner:
-    """Build the mmengine Runner (``runner_type`` in the config selects a custom one)."""
+    """Build the mmengine Runner (``runner_type`` in the config selects a custom one) with the
+    :class:`DataModelCheckHook` that checks the model against the data before each run."""
     if 'runner_type' in cfg:
         from mmengine.registry import RUNNERS
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    runner.register_hook(DataModelCheckHook(), priority='VERY_HIGH')
+    return runner

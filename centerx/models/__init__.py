@@ -3,5 +3,6 @@ from . import backbones, necks  # noqa: F401  (register)
 from .center_head import CenterHead
 from .data_preprocessor import DetDataPreprocessor
 from .detector import CenterNet, build_task
+from .loss_balancing import UncertaintyLossBalancing
 
-__all__ = ['CenterHead', 'CenterNet', 'DetDataPreprocessor', 'build_task']
+__all__ = ['CenterHead', 'CenterNet', 'DetDataPreprocessor', 'UncertaintyLossBalancing', 'build_task']

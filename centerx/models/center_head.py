@@ -109,10 +109,30 @@ class CenterHead(nn.Module):
         ignore = (draw(centers.ignore) > 0) & (heat < 1)
         return heat, ignore
 
-    def loss(self, outputs: Dict, gt: InstanceData, grid: Grid) -> Dict[str, Tensor]:
-        """All losses of this head: heatmap focal loss and every task's losses."""
+    def annotated_images(self, gts: List[InstanceData]) -> Tensor:
+        """(B,) bool: images annotated for this head, i.e. carrying every field its center task
+        requires (an image with zero objects of a field is annotated; one without the field is not)."""
+        required = self.tasks[self.center_task].requires
+        return torch.tensor([all(f in gt for f in required) for gt in gts], dtype=torch.bool)
+
+    def loss(self, outputs: Dict, gt: InstanceData, grid: Grid,
+             annotated: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """All losses of this head: heatmap focal loss and every task's losses.
+
+        Args:
+            outputs: the head's forward outputs.
+            gt: the batch's ground truth for this head, concatenated (M rows).
+            grid: the output grid.
+            annotated: optional (B,) bool; images that are not annotated for this head (a
+                dataset made for another task) add no heatmap loss: they are unlabeled, not
+                negatives. Their objects (if any) get no regression loss either.
+        """
         centers = self.place_centers(gt, grid)
         heat, ignore = self.render(centers, grid)
+        if annotated is not None and not bool(annotated.all()):
+            skip = ~annotated.to(heat.device)
+            ignore = ignore | skip[:, None, None, None].expand_as(ignore)
+            centers.valid = centers.valid & ~skip[centers.batch_idx]
         losses = {'loss_heatmap': self.loss_heatmap_weight * penalty_reduced_focal_loss(
             outputs['heatmap'], heat, self.focal_alpha, self.focal_beta, ignore=ignore)}
         for task_name, task in self.tasks.items():

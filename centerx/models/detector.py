@@ -46,11 +46,14 @@ class CenterNet(BaseModel):
         data_preprocessor: batching and normalization config.
         test_cfg: ``topk`` (100), ``score_thr`` (0.0), ``pool_size`` (3), ``flip`` (False: flip
             test-time augmentation, every task must implement ``flip_output_maps``).
+        loss_balancing: optional ``dict(type='UncertaintyLossBalancing', init=0.0)``: learned
+            weights per head heatmap and per task (Kendall et al. 2018) on top of the configured
+            per-term weights.
     """
 
     def __init__(self, backbone: dict, neck: dict, heads: Sequence[dict], classes: Sequence[str],
                  data_preprocessor: Optional[dict] = None, test_cfg: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 loss_balancing: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(type='DetDataPreprocessor')
         if isinstance(data_preprocessor, dict):  # build in our scope, whatever the default scope is
@@ -88,6 +91,11 @@ class CenterNet(BaseModel):
             self.register_buffer(f'_label_map_{name}', label_map, persistent=False)
             self.register_buffer(f'_head_to_dataset_{name}',
                                  torch.tensor([self.classes.index(c) for c in head_classes]), persistent=False)
+
+        self.loss_balancing = None
+        if loss_balancing is not None:
+            groups = [f'{name}.{g}' for name, head in self.heads.items() for g in ('heatmap', *head.tasks)]
+            self.loss_balancing = MODELS.build(dict(loss_balancing, groups=groups))
 
     # ------------------------------------------------------------------ plumbing
     def label_map(self, head: str) -> Tensor:
@@ -130,11 +138,19 @@ class CenterNet(BaseModel):
         grid = self._grid(inputs, feat, data_samples)
         gts = [s.gt for s in data_samples]
         losses: Dict[str, Tensor] = {}
+        grouped: Dict[str, Dict[str, Tensor]] = {}
         for name, head in self.heads.items():
             gt = concat_instances(gts, self.label_map(name))
-            head_losses = head.loss(head(feat), gt, grid)
+            head_losses = head.loss(head(feat), gt, grid, annotated=head.annotated_images(gts))
             prefix = f'loss_{name}_' if len(self.heads) > 1 else 'loss_'
-            losses.update({k.replace('loss_', prefix, 1): v for k, v in head_losses.items()})
+            for key, value in head_losses.items():
+                task = next((t for t in head.tasks if key.startswith(f'loss_{t}_')), 'heatmap')
+                grouped.setdefault(f'{name}.{task}', {})[key.replace('loss_', prefix, 1)] = value
+        for terms in grouped.values():
+            losses.update(terms)
+        if self.loss_balancing is not None:
+            losses, logs = self.loss_balancing(grouped)
+            losses.update(logs)
         return losses
 
     # ------------------------------------------------------------------ inference

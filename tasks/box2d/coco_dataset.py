@@ -82,10 +82,8 @@ class CocoDetDataset(DetBaseDataset):
         self.invalid_box = invalid_box
         self.generate_if_missing = None if generate_if_missing is None else dict(generate_if_missing)
         self.num_skipped_boxes = 0
-        if data_prefix is not None and 'img' not in data_prefix:
-            raise ValueError(f"data_prefix must have an 'img' key (image folder), got {data_prefix}")
         super().__init__(ann_file=ann_file, metainfo=metainfo, data_root=data_root,
-                         data_prefix=dict(img='') if data_prefix is None else dict(data_prefix),
+                         data_prefix=self._img_data_prefix(data_prefix),
                          filter_cfg=filter_cfg, indices=indices, serialize_data=serialize_data,
                          pipeline=list(pipeline), test_mode=test_mode, lazy_init=lazy_init,
                          max_refetch=max_refetch)

@@ -1,5 +1,8 @@
 """nuScenes detection classes, their mean sizes, and the nuScenes attributes.
 
+The class and attribute names are defined in :mod:`tasks.box3d.nuscenes_names` and
+re-exported here.
+
 Class orders
 ------------
 ``NUSCENES_CLASSES`` is the order of mmdet3d's ``NuScenesDataset`` (v0.x) and of the other
@@ -41,14 +44,10 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
-NUSCENES_CLASSES: Tuple[str, ...] = ('car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier',
-                                     'motorcycle', 'bicycle', 'pedestrian', 'traffic_cone')
-
-INFO_CLASSES: Tuple[str, ...] = ('car', 'truck', 'trailer', 'bus', 'construction_vehicle', 'bicycle',
-                                 'motorcycle', 'pedestrian', 'traffic_cone', 'barrier')
-
-DEVKIT_DETECTION_NAMES: Tuple[str, ...] = ('car', 'truck', 'bus', 'trailer', 'construction_vehicle',
-                                           'pedestrian', 'motorcycle', 'bicycle', 'traffic_cone', 'barrier')
+# the names are defined in nuscenes_names (torch-free) and re-exported here
+from .nuscenes_names import (CLASS_ATTRIBUTES, DEFAULT_ATTRIBUTES, DEVKIT_DETECTION_NAMES,  # noqa: F401
+                             INFO_ATTRIBUTE_NAMES, INFO_ATTRIBUTE_NONE, INFO_CLASSES, NUSCENES_ATTRIBUTES,
+                             NUSCENES_CLASSES)
 
 # (l, h, w) meters; CBGS nuScenes train-set means (see the module docstring)
 NUSCENES_MEAN_SIZES: Dict[str, Tuple[float, float, float]] = {
@@ -62,28 +61,6 @@ NUSCENES_MEAN_SIZES: Dict[str, Tuple[float, float, float]] = {
     'bicycle': (1.685, 1.272, 0.601),
     'pedestrian': (0.726, 1.757, 0.663),
     'traffic_cone': (0.404, 1.062, 0.397),
-}
-
-NUSCENES_ATTRIBUTES: Tuple[str, ...] = ('cycle.with_rider', 'cycle.without_rider', 'pedestrian.moving',
-                                        'pedestrian.standing', 'pedestrian.sitting_lying_down',
-                                        'vehicle.moving', 'vehicle.parked', 'vehicle.stopped')
-#: label of 'no attribute' in info v1.1 files (mapped to -1 by the dataset)
-INFO_ATTRIBUTE_NONE = 8
-INFO_ATTRIBUTE_NAMES: Tuple[str, ...] = NUSCENES_ATTRIBUTES + ('None',)
-
-DEFAULT_ATTRIBUTES: Dict[str, str] = {
-    'car': 'vehicle.parked', 'truck': 'vehicle.parked', 'construction_vehicle': 'vehicle.parked',
-    'bus': 'vehicle.moving', 'trailer': 'vehicle.parked', 'motorcycle': 'cycle.without_rider',
-    'bicycle': 'cycle.without_rider', 'pedestrian': 'pedestrian.moving', 'traffic_cone': '', 'barrier': '',
-}
-
-_VEHICLE = ('vehicle.moving', 'vehicle.parked', 'vehicle.stopped')
-_CYCLE = ('cycle.with_rider', 'cycle.without_rider')
-CLASS_ATTRIBUTES: Dict[str, Tuple[str, ...]] = {
-    'car': _VEHICLE, 'truck': _VEHICLE, 'construction_vehicle': _VEHICLE, 'bus': _VEHICLE, 'trailer': _VEHICLE,
-    'motorcycle': _CYCLE, 'bicycle': _CYCLE,
-    'pedestrian': ('pedestrian.moving', 'pedestrian.standing', 'pedestrian.sitting_lying_down'),
-    'traffic_cone': (), 'barrier': (),
 }
 
 

@@ -43,12 +43,8 @@ from mmengine.fileio import join_path
 from centerx.data import DetBaseDataset
 from centerx.registry import DATASETS
 
-from .class_stats import INFO_ATTRIBUTE_NONE, NUSCENES_ATTRIBUTES
+from .nuscenes_names import INFO_ATTRIBUTE_NONE, NUSCENES_ATTRIBUTES, NUSCENES_CAMERAS
 from .nuscenes_results import camera_ego2global
-
-#: the six nuScenes cameras, in the order of info files
-NUSCENES_CAMERAS = ('CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK', 'CAM_BACK_LEFT',
-                    'CAM_BACK_RIGHT')
 
 
 def _seconds_to_us(value: Any) -> Optional[int]:
@@ -107,10 +103,8 @@ class NuScenesInfoDataset(DetBaseDataset):
         if image_size is not None and (len(image_size) != 2 or min(int(v) for v in image_size) <= 0):
             raise ValueError(f'image_size must be (width, height), got {image_size!r}')
         self.image_size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
-        if data_prefix is not None and 'img' not in data_prefix:
-            raise ValueError(f"data_prefix must have an 'img' key (image folder), got {data_prefix}")
         super().__init__(ann_file=ann_file, metainfo=metainfo, data_root=data_root,
-                         data_prefix=dict(img='') if data_prefix is None else dict(data_prefix),
+                         data_prefix=self._img_data_prefix(data_prefix),
                          filter_cfg=filter_cfg, indices=indices, serialize_data=serialize_data,
                          pipeline=list(pipeline), test_mode=test_mode, lazy_init=lazy_init,
                          max_refetch=max_refetch)

@@ -60,23 +60,13 @@ from centerx.data import DetBaseDataset
 from centerx.registry import DATASETS
 from centerx.utils import log
 
-#: The 10 nuScenes detection classes; ``labels`` index into this tuple.
-NUSCENES_CLASSES: Tuple[str, ...] = ('car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier',
-                                     'motorcycle', 'bicycle', 'pedestrian', 'traffic_cone')
-#: The 8 nuScenes attributes, in mmdet3d's order (the order of ``attr_label`` in the
-#: OpenMMLab info v1.1 pickles and of ``attribute_id`` in mmdet3d's mono3d json).
-NUSCENES_ATTRIBUTES: Tuple[str, ...] = ('cycle.with_rider', 'cycle.without_rider', 'pedestrian.moving',
-                                        'pedestrian.standing', 'pedestrian.sitting_lying_down',
-                                        'vehicle.moving', 'vehicle.parked', 'vehicle.stopped')
-#: The attribute a class gets when an annotation has none (mmdet3d's defaults; None: no attribute).
-DEFAULT_ATTRIBUTE: Dict[str, Optional[str]] = {
-    'car': 'vehicle.parked', 'truck': 'vehicle.parked', 'construction_vehicle': 'vehicle.parked',
-    'bus': 'vehicle.moving', 'trailer': 'vehicle.parked', 'barrier': None,
-    'motorcycle': 'cycle.without_rider', 'bicycle': 'cycle.without_rider',
-    'pedestrian': 'pedestrian.moving', 'traffic_cone': None}
-#: The six nuScenes cameras.
-NUSCENES_CAMERAS: Tuple[str, ...] = ('CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK',
-                                     'CAM_BACK_LEFT', 'CAM_BACK_RIGHT')
+# NUSCENES_CLASSES: the 10 nuScenes detection classes, ``labels`` index into it;
+# NUSCENES_ATTRIBUTES: the 8 attributes in mmdet3d's order; NUSCENES_CAMERAS: the six cameras
+from .nuscenes_names import DEFAULT_ATTRIBUTES, NUSCENES_ATTRIBUTES, NUSCENES_CAMERAS, NUSCENES_CLASSES
+
+#: The attribute a class gets when an annotation has none (mmdet3d's defaults; None: no
+#: attribute): :data:`~tasks.box3d.nuscenes_names.DEFAULT_ATTRIBUTES` with None for ''.
+DEFAULT_ATTRIBUTE: Dict[str, Optional[str]] = {name: attr or None for name, attr in DEFAULT_ATTRIBUTES.items()}
 #: ``info.format`` of the json files written by centerx.
 CENTERX_FORMAT = 'centerx.nus_mono3d'
 LAYOUTS = ('auto', 'centerx', 'mmdet3d_v1', 'mmdet3d_v0')
@@ -245,8 +235,6 @@ class NuScenesMono3DDataset(DetBaseDataset):
             raise ValueError(f"invalid_box must be 'error' or 'skip', got {invalid_box!r}")
         if isinstance(cameras, str):
             cameras = NUSCENES_CAMERAS if cameras == 'all' else [cameras]
-        if data_prefix is not None and 'img' not in data_prefix:
-            raise ValueError(f"data_prefix must have an 'img' key (image folder), got {data_prefix}")
         self.cameras = None if cameras is None else tuple(str(c) for c in cameras)
         self.bbox_cam3d_layout = bbox_cam3d_layout
         self.ignore_without_points = bool(ignore_without_points)
@@ -255,7 +243,7 @@ class NuScenesMono3DDataset(DetBaseDataset):
         self.num_skipped_boxes = 0
         self.num_dropped_objects = 0
         super().__init__(ann_file=ann_file, metainfo=metainfo, data_root=data_root,
-                         data_prefix=dict(img='') if data_prefix is None else dict(data_prefix),
+                         data_prefix=self._img_data_prefix(data_prefix),
                          filter_cfg=filter_cfg, indices=indices, serialize_data=serialize_data,
                          pipeline=list(pipeline), test_mode=test_mode, lazy_init=lazy_init,
                          max_refetch=max_refetch)

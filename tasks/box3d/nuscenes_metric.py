@@ -56,9 +56,8 @@ from centerx.registry import METRICS
 from centerx.utils import log as _log  # a module attribute: tests capture the messages by patching it
 from centerx.utils import to_numpy
 
-from .nuscenes_results import (NUSCENES_ATTRIBUTES, NUSCENES_CLASSES,
-                               CameraDetections, camera_boxes_to_global, split_img_id,
-                               to_detection_results)
+from .nuscenes_names import NUSCENES_ATTRIBUTES, NUSCENES_CLASSES
+from .nuscenes_results import CameraDetections, camera_boxes_to_global, split_img_id, to_detection_results
 
 #: TP errors the devkit leaves undefined (NaN) for a class (its ``DetectionEval.evaluate``)
 UNDEFINED_TP_ERRORS: Dict[str, Tuple[str, ...]] = {'traffic_cone': ('attr_err', 'vel_err', 'orient_err'),

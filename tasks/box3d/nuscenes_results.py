@@ -44,35 +44,18 @@ import numpy as np
 from centerx.utils import log as _log  # a module attribute: tests capture the messages by patching it
 from centerx.utils import to_numpy
 
-#: the 10 nuScenes detection classes in CenterNet's (and centerx's default) label order
-NUSCENES_CLASSES: Tuple[str, ...] = ('car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier',
-                                     'motorcycle', 'bicycle', 'pedestrian', 'traffic_cone')
+# NUSCENES_CLASSES: the 10 classes in CenterNet's (and centerx's default) label order;
+# NUSCENES_ATTRIBUTES: the attribute label order of OpenMMLab's nuScenes info files (their
+# index 8, 'None', and -1 mean no attribute)
+from .nuscenes_names import CLASS_ATTRIBUTES, DEFAULT_ATTRIBUTES, INFO_CLASSES, NUSCENES_ATTRIBUTES, NUSCENES_CLASSES
+
 #: the same classes in the label order of OpenMMLab's nuScenes info files (the fixtures)
-MMDET3D_NUSCENES_CLASSES: Tuple[str, ...] = ('car', 'truck', 'trailer', 'bus', 'construction_vehicle', 'bicycle',
-                                             'motorcycle', 'pedestrian', 'traffic_cone', 'barrier')
-#: attribute label order of OpenMMLab's nuScenes info files (their index 8, 'None', and -1
-#: mean no attribute)
-NUSCENES_ATTRIBUTES: Tuple[str, ...] = ('cycle.with_rider', 'cycle.without_rider', 'pedestrian.moving',
-                                        'pedestrian.standing', 'pedestrian.sitting_lying_down',
-                                        'vehicle.moving', 'vehicle.parked', 'vehicle.stopped')
+MMDET3D_NUSCENES_CLASSES: Tuple[str, ...] = INFO_CLASSES
 #: attribute written when none (or one invalid for the class) is predicted; the values
 #: used by mmdet3d, CenterPoint and FCOS3D
-DEFAULT_ATTRIBUTE: Dict[str, str] = {
-    'car': 'vehicle.parked', 'truck': 'vehicle.parked', 'trailer': 'vehicle.parked',
-    'construction_vehicle': 'vehicle.parked', 'bus': 'vehicle.moving',
-    'pedestrian': 'pedestrian.moving', 'motorcycle': 'cycle.without_rider',
-    'bicycle': 'cycle.without_rider', 'barrier': '', 'traffic_cone': ''}
+DEFAULT_ATTRIBUTE: Dict[str, str] = DEFAULT_ATTRIBUTES
 #: the attributes the devkit accepts for each class (its ``detection_name_to_rel_attributes``)
-VALID_ATTRIBUTES: Dict[str, Tuple[str, ...]] = {
-    'car': ('vehicle.moving', 'vehicle.parked', 'vehicle.stopped'),
-    'truck': ('vehicle.moving', 'vehicle.parked', 'vehicle.stopped'),
-    'trailer': ('vehicle.moving', 'vehicle.parked', 'vehicle.stopped'),
-    'construction_vehicle': ('vehicle.moving', 'vehicle.parked', 'vehicle.stopped'),
-    'bus': ('vehicle.moving', 'vehicle.parked', 'vehicle.stopped'),
-    'pedestrian': ('pedestrian.moving', 'pedestrian.sitting_lying_down', 'pedestrian.standing'),
-    'motorcycle': ('cycle.with_rider', 'cycle.without_rider'),
-    'bicycle': ('cycle.with_rider', 'cycle.without_rider'),
-    'barrier': (), 'traffic_cone': ()}
+VALID_ATTRIBUTES: Dict[str, Tuple[str, ...]] = CLASS_ATTRIBUTES
 #: ``meta`` of a camera-only submission
 SUBMISSION_META: Dict[str, bool] = dict(use_camera=True, use_lidar=False, use_radar=False, use_map=False,
                                         use_external=False)

@@ -56,8 +56,8 @@ import numpy as np
 
 from centerx.data.generated import SHIFT, build_atomically, fixed_point
 
-from .mono3d_dataset import (BOX_FACES, CENTERX_FORMAT, FACE_NORMALS, NUSCENES_ATTRIBUTES, NUSCENES_CLASSES,
-                             box3d_corners, project_points, yaw_rotation)
+from .mono3d_dataset import BOX_FACES, CENTERX_FORMAT, FACE_NORMALS, box3d_corners, project_points, yaw_rotation
+from .nuscenes_names import NUSCENES_ATTRIBUTES, NUSCENES_CLASSES
 
 FORMAT_VERSION = 1
 CAM_NAME = 'CAM_FRONT'
