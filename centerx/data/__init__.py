@@ -5,6 +5,7 @@ from .annotation_kinds import AnnotationKind, BoxKind, StaticKind, WarpContext, 
 from .base_dataset import DetBaseDataset, default_palette
 from .generated import MARKER, build_atomically, is_complete
 from .geometry import center_scale_affine, hflip_matrix, warp_image
+from .multi_source import MultiSourceDataset, label_lut  # noqa: F401  (register)
 
 __all__ = ['AnnotationKind', 'BoxKind', 'DetBaseDataset', 'MARKER', 'StaticKind', 'WarpContext',
            'build_atomically', 'center_scale_affine', 'default_palette', 'hflip_matrix', 'is_complete',

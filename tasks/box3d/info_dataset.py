@@ -68,7 +68,7 @@ class NuScenesInfoDataset(DetBaseDataset):
             files do not store it. When given, items carry ``height`` / ``width`` and
             ``LoadImage`` checks each image against them.
         filter_cfg: ``dict(filter_empty_gt=True)`` drops camera images without instances
-            (not in ``test_mode``); ``min_size`` is ignored (info files do not say image sizes).
+            (not in ``test_mode``); ``min_size`` is ignored (items may carry no image size).
         Other arguments: see :class:`mmengine.dataset.BaseDataset`.
 
     Samples given to the pipeline also carry ``'metainfo'`` (a copy of the dataset's metainfo).

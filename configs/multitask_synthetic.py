@@ -1,0 +1,121 @@
+# Three heads on one backbone, trained on three datasets annotated for different tasks:
+#   shapes   - 5 shape classes, 2D boxes            (synthetic COCO,      data/synthetic_box2d/)
+#   vehicles - 4 aerial classes, rotated boxes      (synthetic DOTA,      data/synthetic_dota/)
+#   person   - 'person', 2D boxes + 17 keypoints    (synthetic COCO pose, data/synthetic_pose/)
+# The training set is a MultiSourceDataset of the three (generated on first use, small); every
+# image trains only the heads whose center task it is annotated for (a DOTA image has no
+# 'bboxes', so it adds no loss to the shapes and person heads; see docs/mixing_heads.md). The
+# validation set mixes the three val splits and PerSourceMetric reports COCO box AP, DOTA mAP
+# and COCO keypoint AP together (shapes/coco/bbox_mAP, vehicles/dota/mAP, people/coco/kpt_AP ...).
+# Reduced-width ResNet-18 (24/48/96/192 channels), 256x256, CPU in minutes.
+_base_ = ['_base_/default_runtime.py']
+
+shape_classes = ('circle', 'rectangle', 'triangle', 'ellipse', 'star')
+vehicle_classes = ('small-vehicle', 'large-vehicle', 'ship', 'plane')
+person_classes = ('person',)
+# the model's classes = the MultiSourceDataset's classes: the union, in this order
+classes = shape_classes + vehicle_classes + person_classes
+flip_pairs = [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10], [11, 12], [13, 14], [15, 16]]
+
+shapes_root = 'data/synthetic_box2d/'
+vehicles_root = 'data/synthetic_dota/'
+people_root = 'data/synthetic_pose/'
+image_size = (256, 256)
+# small sets (a few hundred images each); the three sizes set how often each source is drawn
+shapes_synthetic = dict(root=shapes_root, num_train=300, num_val=50, image_size=image_size, seed=0,
+                        classes=shape_classes)
+vehicles_synthetic = dict(root=vehicles_root, num_train=300, num_val=50, image_size=image_size, seed=0)
+people_synthetic = dict(root=people_root, num_train=300, num_val=50, image_size=image_size, seed=0)
+input_size = (256, 256)
+max_iters = 600
+
+model = dict(
+    type='CenterNet',
+    classes=classes,
+    data_preprocessor=dict(type='DetDataPreprocessor', pad_size_divisor=32),
+    backbone=dict(type='ResNet', depth=18, base_channels=24),
+    neck=dict(type='DeconvNeck', out_channels=(96, 64, 48)),
+    heads=[
+        # per-head class sets; per-task loss weights on the tasks; a kernel per head
+        dict(name='shapes', classes=shape_classes,
+             tasks=[dict(type='Box2DTask', loss_weights=dict(size=0.1, offset=1.0))],
+             kernel=dict(type='CornerNetGaussian', min_overlap=0.7), head_conv=48),
+        dict(name='vehicles', classes=vehicle_classes,
+             tasks=[dict(type='RotatedBoxTask', loss_weights=dict(size=0.1, angle=1.0, offset=1.0))],
+             kernel=dict(type='RotatedEllipticalGaussian', alpha=0.54), head_conv=48),
+        # several tasks on one head: Box2DTask places the peaks, KeypointTask regresses at them
+        dict(name='person', classes=person_classes,
+             tasks=[dict(type='Box2DTask', loss_weights=dict(size=0.1, offset=1.0)),
+                    dict(type='KeypointTask', num_keypoints=17, flip_pairs=flip_pairs,
+                         loss_weights=dict(kps=1.0, kp_heatmap=1.0, kp_offset=1.0))],
+             kernel=dict(type='CornerNetGaussian'), head_conv=48),
+    ],
+    # Learned loss balancing (homoscedastic uncertainty, Kendall et al. 2018): NOT AVAILABLE YET.
+    # The lead is adding it to CenterNet as an option; once it exists, uncomment to learn one
+    # weight per loss term instead of the fixed loss_weights above.
+    # loss_balancing=dict(type='uncertainty'),
+    test_cfg=dict(topk=100, score_thr=0.0),
+)
+
+# One pipeline for all sources (each source may set its own `pipeline=` instead, e.g. a
+# rotation augmentation for the aerial images). It sees each source's own labels and
+# metainfo (keypoint flip pairs); the labels are mapped to `classes` after PackDetInputs.
+train_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='RandomCenterAffine', input_size=input_size, mode='shift_scale', shift=0.1, scale=0.25),
+    dict(type='ColorJitter'),
+    dict(type='PackDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='CenterAffine', input_size=input_size),
+    dict(type='PackDetInputs'),
+]
+
+
+def _sources(split, test_mode):
+    return dict(
+        shapes=dict(type='CocoDetDataset', data_root=shapes_root, ann_file=f'annotations/{split}.json',
+                    data_prefix=dict(img=f'{split}/'), metainfo=dict(classes=shape_classes),
+                    test_mode=test_mode, generate_if_missing=shapes_synthetic),
+        vehicles=dict(type='DotaDataset', data_root=vehicles_root + f'{split}/',
+                      metainfo=dict(classes=vehicle_classes), test_mode=test_mode,
+                      generate_if_missing=vehicles_synthetic),
+        people=dict(type='CocoKeypointsDataset', data_root=people_root, ann_file=f'annotations/{split}.json',
+                    data_prefix=dict(img=f'{split}/'), metainfo=dict(classes=person_classes),
+                    test_mode=test_mode, generate_if_missing=people_synthetic),
+    )
+
+
+train_dataloader = dict(
+    batch_size=16, num_workers=1, persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(type='MultiSourceDataset', classes=classes, sources=_sources('train', False),
+                 pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=16, num_workers=1, persistent_workers=True, drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(type='MultiSourceDataset', classes=classes, sources=_sources('val', True),
+                 pipeline=test_pipeline))
+test_dataloader = val_dataloader
+# every source scored with its own metric, reported together
+val_evaluator = dict(type='PerSourceMetric', metrics=dict(
+    shapes=dict(type='CocoBboxMetric'),
+    vehicles=dict(type='DotaMetric', iou_thr=0.5, use_07_metric=True, classwise=False),
+    people=dict(type='CocoKeypointsMetric')))
+test_evaluator = val_evaluator
+
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-3), clip_grad=dict(max_norm=35))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
+    dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters, eta_min=1e-5),
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+default_hooks = dict(logger=dict(type='LoggerHook', interval=20),
+                     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=300, max_keep_ckpts=2))
+log_processor = dict(by_epoch=False)
