@@ -6,7 +6,6 @@ import os.path as osp
 from typing import Optional, Sequence
 
 import cv2
-import numpy as np
 from mmengine.hooks import Hook
 
 from centerx.registry import HOOKS

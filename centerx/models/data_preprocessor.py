@@ -5,7 +5,6 @@ import math
 from typing import Dict, List, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from mmengine.model import BaseDataPreprocessor
 
 from centerx.registry import MODELS

@@ -69,7 +69,6 @@ class CenterNet(BaseModel):
         self.test_cfg = dict(topk=100, score_thr=0.0, pool_size=3, flip=False)
         self.test_cfg.update(test_cfg or {})
         self.heads = nn.ModuleDict()
-        label_maps = {}
         for i, head_cfg in enumerate(heads):
             head_cfg = dict(head_cfg)
             name = head_cfg.pop('name', f'head{i}')
@@ -87,7 +86,6 @@ class CenterNet(BaseModel):
             label_map = torch.full((len(self.classes),), -1, dtype=torch.int64)
             for j, c in enumerate(head_classes):
                 label_map[self.classes.index(c)] = j
-            label_maps[name] = label_map
             self.register_buffer(f'_label_map_{name}', label_map, persistent=False)
             self.register_buffer(f'_head_to_dataset_{name}',
                                  torch.tensor([self.classes.index(c) for c in head_classes]), persistent=False)

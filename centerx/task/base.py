@@ -134,6 +134,16 @@ class Task(nn.Module):
             return gt.get(name)
         return torch.full((len(gt.batch_idx), *trailing), float('nan'), device=gt.batch_idx.device)
 
+    @staticmethod
+    def images_lacking(gt: InstanceData, name: str, batch_size: int) -> Tensor:
+        """(B,) bool: images whose ground truth lacks the field ``name`` (from
+        ``gt.metainfo['image_fields']``, set by ``concat_instances``; all False without it)."""
+        fields = gt.metainfo.get('image_fields') if hasattr(gt, 'metainfo') else None
+        device = gt.batch_idx.device
+        if fields is None or len(fields) != batch_size:
+            return torch.zeros(batch_size, dtype=torch.bool, device=device)
+        return torch.tensor([name not in f for f in fields], dtype=torch.bool, device=device)
+
     # ------------------------------------------------------------------ generic tests
     def example_gt(self, num: int, image_shape: Tuple[int, int], generator: torch.Generator) -> Dict[str, Tensor]:
         """Random, valid ground truth for the registry-wide tests.

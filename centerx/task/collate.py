@@ -15,7 +15,8 @@ def concat_instances(gts: Sequence[InstanceData], label_map: Optional[Tensor] = 
     int64 with -1 for classes the head does not predict), labels are mapped to head
     channels and rows of other classes are removed. A field that some images lack is
     filled with NaN in their rows and flagged by ``has_<field>`` (M,) bool, so a task
-    can skip images that were not annotated for it.
+    can skip images that were not annotated for it; ``metainfo['image_fields']`` keeps each
+    image's field names (an image with no row of the head still says what it was annotated for).
     """
     device = None
     fields: Dict[str, Tensor] = {}
@@ -38,7 +39,7 @@ def concat_instances(gts: Sequence[InstanceData], label_map: Optional[Tensor] = 
                 parts[key].append(filler.to(example.dtype) if example.is_floating_point()
                                   else torch.zeros((n, *example.shape[1:]), dtype=example.dtype, device=device))
                 flags[key].append(torch.zeros(n, dtype=torch.bool, device=device))
-    out = InstanceData()
+    out = InstanceData(metainfo=dict(image_fields=tuple(frozenset(gt.keys()) for gt in gts)))
     out.batch_idx = torch.cat(batch_idx) if batch_idx else torch.zeros(0, dtype=torch.int64)
     for key in fields:
         out.set_field(torch.cat(parts[key]), key)

@@ -162,6 +162,7 @@ class KeypointTask(Task):
             'kp_radius': kernel.radius.to(kps.device),
             'kp_inv_cov': kernel.inv_cov.to(kps.device),
             'image_ignored': image_ignored,
+            'images_lacking': self.images_lacking(gt, 'keypoints', grid.batch_size),
         }
 
     def render_heatmap(self, targets: Dict[str, Tensor], centers: Centers, grid: Grid,
@@ -186,6 +187,8 @@ class KeypointTask(Task):
         ignore = torch.zeros(B, H, W, dtype=torch.bool, device=device)
         missing = torch.zeros(B, dtype=torch.bool, device=device)
         missing[centers.batch_idx[targets['image_ignored']].to(device)] = True
+        if 'images_lacking' in targets:  # (B,): also images without any row of this head
+            missing |= targets['images_lacking'].to(device)
         ign = centers.ignore.to(device)
         if bool(ign.any()):
             xy, half = centers.xy[ign].to(device), centers.sizes[ign].to(device) / 2

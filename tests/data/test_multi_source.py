@@ -178,7 +178,8 @@ def fake_sample(ds: MultiSourceDataset, idx: int, pred_labels: List[int]) -> Det
     meta = ImageMeta(img_id=info['img_id'], img_path=info['img_path'], ori_shape=(32, 32),
                      extras=dict(source=info['source'], dataset_index=idx))
     n = len(pred_labels)
-    pred = InstanceData(bboxes=torch.zeros(n, 4), scores=torch.ones(n), labels=torch.tensor(pred_labels, dtype=torch.long))
+    pred = InstanceData(bboxes=torch.zeros(n, 4), scores=torch.ones(n),
+                        labels=torch.tensor(pred_labels, dtype=torch.long))
     return DetSample(meta=meta, preds={'head': pred})
 
 
@@ -263,7 +264,8 @@ def perfect_sample(ds: MultiSourceDataset, idx: int) -> DetSample:
                      extras=dict(source=info['source'], dataset_index=idx))
     preds = {}
     if 'polygons' in inst:
-        preds['vehicles'] = InstanceData(polygons=torch.as_tensor(inst['polygons']), scores=torch.ones(n), labels=labels)
+        preds['vehicles'] = InstanceData(polygons=torch.as_tensor(inst['polygons']), scores=torch.ones(n),
+                                         labels=labels)
     else:
         head = InstanceData(bboxes=torch.as_tensor(inst['bboxes']), scores=torch.ones(n), labels=labels)
         if 'keypoints' in inst:
@@ -276,7 +278,8 @@ def perfect_sample(ds: MultiSourceDataset, idx: int) -> DetSample:
     box = torch.tensor([[5.0, 5.0, 40.0, 40.0]]).repeat(len(foreign), 1)
     poly = torch.tensor([[5.0, 5.0, 40.0, 5.0, 40.0, 40.0, 5.0, 40.0]]).repeat(len(foreign), 1)
     preds['wrong'] = InstanceData(bboxes=box, polygons=poly, keypoints=torch.full((len(foreign), 17, 3), 20.0),
-                                  scores=torch.full((len(foreign),), 2.0), labels=torch.tensor(foreign, dtype=torch.long))
+                                  scores=torch.full((len(foreign),), 2.0),
+                                  labels=torch.tensor(foreign, dtype=torch.long))
     return DetSample(meta=meta, preds=preds)
 
 
@@ -317,8 +320,10 @@ def _ddp_worker(rank: int, port: int, workdir: str, meta: dict, queue) -> None:
         sources = ['a', 'a', 'b', 'b', 'b']
         samples = []
         for i in indices:
-            meta_i = ImageMeta(img_id=i, img_path='', ori_shape=(32, 32), extras=dict(source=sources[i], dataset_index=i))
-            samples.append(DetSample(meta=meta_i, preds={'h': InstanceData(labels=torch.tensor([2]), scores=torch.ones(1))}))
+            meta_i = ImageMeta(img_id=i, img_path='', ori_shape=(32, 32),
+                               extras=dict(source=sources[i], dataset_index=i))
+            pred = InstanceData(labels=torch.tensor([2]), scores=torch.ones(1))
+            samples.append(DetSample(meta=meta_i, preds={'h': pred}))
         metric.process({}, samples)
         queue.put((rank, metric.evaluate(5)))
     finally:

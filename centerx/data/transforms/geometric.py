@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Dict, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
 

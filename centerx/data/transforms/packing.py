@@ -1,7 +1,7 @@
 """The last transform: turn a sample dict into model inputs."""
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Dict
 
 import numpy as np
 import torch
