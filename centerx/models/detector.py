@@ -62,9 +62,7 @@ class CenterNet(BaseModel):
         self.classes = tuple(classes)
         self.backbone = MODELS.build(backbone)
         neck = dict(neck)
-        if 'in_channels' not in neck:
-            out_ch = self.backbone.out_channels
-            neck['in_channels'] = out_ch[-1] if neck.get('type') == 'DeconvNeck' else out_ch
+        neck.setdefault('in_channels', tuple(self.backbone.out_channels))
         self.neck = MODELS.build(neck)
         self.test_cfg = dict(topk=100, score_thr=0.0, pool_size=3, flip=False)
         self.test_cfg.update(test_cfg or {})
