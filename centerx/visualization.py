@@ -1,12 +1,52 @@
-"""Drawing predictions on images (used by ``tools/test.py --show-dir``)."""
+"""Drawing predictions on images (``tools/test.py --show-dir``).
+
+Each decoded field is drawn by a registered drawer, so a plugin's field (circles, ...) is
+drawn too: ``@register_drawer('circles')`` on a function ``(canvas, value, color) -> (x, y)``
+that draws one detection's value on the BGR canvas in place and returns where its label goes.
+"""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Dict, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 from centerx.structures import DetSample
+
+Drawer = Callable[[np.ndarray, np.ndarray, Tuple[int, int, int]], Tuple[int, int]]
+
+#: field name -> drawer, in drawing priority order (the first field a head has anchors the label)
+FIELD_DRAWERS: Dict[str, Drawer] = {}
+
+
+def register_drawer(field: str) -> Callable[[Drawer], Drawer]:
+    """Register ``fn(canvas, value, color) -> (x, y)`` as the drawer of predictions' ``field``."""
+    def wrap(fn: Drawer) -> Drawer:
+        FIELD_DRAWERS[field] = fn
+        return fn
+    return wrap
+
+
+@register_drawer('polygons')
+def _draw_polygon(canvas: np.ndarray, value: np.ndarray, color) -> Tuple[int, int]:
+    pts = value.reshape(4, 2).round().astype(np.int32)
+    cv2.polylines(canvas, [pts], True, color, 2)
+    return int(pts[0, 0]), int(pts[0, 1])
+
+
+@register_drawer('bboxes')
+def _draw_box(canvas: np.ndarray, value: np.ndarray, color) -> Tuple[int, int]:
+    x1, y1, x2, y2 = value.round().astype(int)
+    cv2.rectangle(canvas, (x1, y1), (x2, y2), color, 2)
+    return int(x1), int(y1)
+
+
+@register_drawer('keypoints')
+def _draw_keypoints(canvas: np.ndarray, value: np.ndarray, color) -> Tuple[int, int]:
+    for x, y, s in value:
+        if s > 0:
+            cv2.circle(canvas, (int(round(x)), int(round(y))), 3, color, -1)
+    return int(value[:, 0].min()), int(value[:, 1].min())
 
 
 def _color(label: int) -> tuple:
@@ -15,36 +55,19 @@ def _color(label: int) -> tuple:
 
 
 def draw_predictions(img: np.ndarray, sample: DetSample, classes: Sequence[str], score_thr: float = 0.3) -> np.ndarray:
-    """Draw every head's predictions above ``score_thr`` on a copy of a BGR image.
-
-    Draws ``polygons`` (D, 8) when a head decodes them, else ``bboxes`` (D, 4), and
-    ``keypoints`` (D, K, 3) points when present, with class name and score.
-    """
+    """Draw every head's predictions above ``score_thr`` on a copy of a BGR image: every field
+    that has a registered drawer, and the class name and score at the first drawn field."""
     canvas = img.copy()
     for pred in sample.preds.values():
-        keep = pred.scores > score_thr
-        labels = pred.labels[keep].tolist()
-        scores = pred.scores[keep].tolist()
-        boxes = pred.bboxes[keep].cpu().numpy() if 'bboxes' in pred else None
-        polys = pred.polygons[keep].cpu().numpy() if 'polygons' in pred else None
-        kpts = pred.keypoints[keep].cpu().numpy() if 'keypoints' in pred else None
-        for i, (label, score) in enumerate(zip(labels, scores)):
+        keep = (pred.scores > score_thr).cpu()
+        fields = [f for f in FIELD_DRAWERS if f in pred]
+        values = {f: pred.get(f)[keep].detach().cpu().numpy() for f in fields}
+        for i, (label, score) in enumerate(zip(pred.labels[keep].tolist(), pred.scores[keep].tolist())):
             color = _color(label)
-            name = classes[label] if label < len(classes) else str(label)
-            if polys is not None:
-                pts = polys[i].reshape(4, 2).round().astype(np.int32)
-                cv2.polylines(canvas, [pts], True, color, 2)
-                anchor = tuple(pts[0])
-            elif boxes is not None:
-                x1, y1, x2, y2 = boxes[i].round().astype(int)
-                cv2.rectangle(canvas, (x1, y1), (x2, y2), color, 2)
-                anchor = (x1, y1)
-            else:
+            anchors = [FIELD_DRAWERS[f](canvas, values[f][i], color) for f in fields]
+            if not anchors:
                 continue
-            if kpts is not None:
-                for x, y, v in kpts[i]:
-                    if v > 0:
-                        cv2.circle(canvas, (int(round(x)), int(round(y))), 3, color, -1)
-            cv2.putText(canvas, f'{name} {score:.2f}', (int(anchor[0]), max(int(anchor[1]) - 3, 10)),
+            name = classes[label] if label < len(classes) else str(label)
+            cv2.putText(canvas, f'{name} {score:.2f}', (anchors[0][0], max(anchors[0][1] - 3, 10)),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.4, color, 1, cv2.LINE_AA)
     return canvas

@@ -137,11 +137,7 @@ def test_roundtrip(task_type):
         feat = model.extract_feat(inputs(2))
     grid = model._grid(inputs(2), feat, batch)
     gt = concat_instances([s.gt for s in batch], model.label_map('h'))
-    centers = head.place_centers(gt, grid)
-    heat, _ = head.render(centers, grid)
-    outputs = {'heatmap': torch.logit(heat.clamp(1e-6, 1 - 1e-6))}
-    for tname, task in head.tasks.items():
-        outputs[tname] = task.perfect_maps(task.encode(gt, centers, grid), centers, grid)
+    outputs, centers = head.perfect_outputs(gt, grid)
     ctx = CenterNet.decode_context(grid, batch, torch.device('cpu'))
     decoded = model.decode_outputs({'h': outputs}, ctx)['h']
     peaks = extract_peaks(torch.sigmoid(outputs['heatmap']), model.test_cfg['topk'])

@@ -109,6 +109,20 @@ class CenterHead(nn.Module):
         ignore = (draw(centers.ignore) > 0) & (heat < 1)
         return heat, ignore
 
+    def perfect_outputs(self, gt: InstanceData, grid: Grid) -> tuple[Dict[str, Union[Tensor, Dict[str, Tensor]]], Centers]:
+        """The outputs a perfect network would give for this ground truth, and its centers.
+
+        Heatmap logits are the logit of the rendered target; each task's maps are its
+        :meth:`~centerx.task.Task.perfect_maps`. Decoding them must give the ground truth back
+        (the round-trip law every task is tested against).
+        """
+        centers = self.place_centers(gt, grid)
+        heat, _ = self.render(centers, grid)
+        out: Dict[str, Union[Tensor, Dict[str, Tensor]]] = {'heatmap': torch.logit(heat.clamp(1e-6, 1 - 1e-6))}
+        for name, task in self.tasks.items():
+            out[name] = task.perfect_maps(task.encode(gt, centers, grid), centers, grid)
+        return out, centers
+
     def annotated_images(self, gts: List[InstanceData]) -> Tensor:
         """(B,) bool: images annotated for this head, i.e. carrying every field its center task
         requires (an image with zero objects of a field is annotated; one without the field is not)."""

@@ -20,13 +20,8 @@ def perfect(model: CenterNet, item, head_name: str = 'objects'):
     with torch.no_grad():
         feat = model.extract_feat(data['inputs'])
     grid = model._grid(data['inputs'], feat, data['data_samples'])
-    head = model.heads[head_name]
     gt = concat_instances([s.gt for s in data['data_samples']], model.label_map(head_name))
-    centers = head.place_centers(gt, grid)
-    heat, _ = head.render(centers, grid)
-    out = {'heatmap': torch.logit(heat.clamp(1e-6, 1 - 1e-6))}
-    for name, task in head.tasks.items():
-        out[name] = task.perfect_maps(task.encode(gt, centers, grid), centers, grid)
+    out, _ = model.heads[head_name].perfect_outputs(gt, grid)
     return {head_name: out}, data, grid
 
 

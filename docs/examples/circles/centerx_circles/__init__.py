@@ -7,11 +7,12 @@ Importing the package registers, in centerx's registries:
 - ``KERNELS['DiscIoUGaussian']``   a heatmap kernel sized by disc IoU
 - ``DATASETS['CircleDataset']``    the circle json format (with a synthetic generator)
 - ``METRICS['CircleAPMetric']``    VOC-style AP at disc IoU 0.5
+- a drawer for ``circles``         so ``tools/test.py --show-dir`` draws them
 
 Load it from a config with ``custom_imports = dict(imports=['centerx_circles'],
 allow_failed_imports=False)``. The tutorial is ``docs/writing_a_task.md``.
 """
-from . import annotation_kind, dataset, kernel, metric, task  # noqa: F401  (register)
+from . import annotation_kind, dataset, draw, kernel, metric, task  # noqa: F401  (register)
 from .annotation_kind import CircleKind
 from .dataset import CircleDataset, read_circle_file
 from .iou import disc_iou
