@@ -18,7 +18,7 @@ def test_weighting_formula_and_logged_weights():
     losses, logs = bal({'h.heatmap': {'loss_heatmap': torch.tensor(4.0)},
                         'h.box2d': {'loss_box2d_size': torch.tensor(1.0), 'loss_box2d_offset': torch.tensor(0.0)}})
     assert abs(float(losses['loss_heatmap'].detach()) - 2.0) < 1e-5  # exp(-log 2) * 4
-    assert abs(float(losses['loss_uncertainty_h__heatmap']) - math.log(2.0)) < 1e-6
+    assert abs(float(losses['loss_uncertainty_h__heatmap'].detach()) - math.log(2.0)) < 1e-6
     assert abs(float(logs['weight_h__heatmap']) - 0.5) < 1e-6 and float(logs['weight_h__box2d']) == 1.0
     assert not any('loss' in k for k in logs)
 
