@@ -3,23 +3,18 @@
 # in a few minutes and evaluated with pycocotools COCOeval.
 # A reduced-width ResNet-18 (24/48/96/192 channels), 256x256 input, batch 16, Adam 1e-3 with
 # linear warm-up and cosine decay, a fixed number of iterations so results repeat.
-_base_ = ['_base_/default_runtime.py']
+_base_ = ['_base_/models/centernet_resnet18_w24.py', '_base_/datasets/cpu_demo_loaders.py',
+          '_base_/schedules/cpu_demo.py']
 
 classes = ('circle', 'rectangle', 'triangle', 'ellipse', 'star')
 data_root = 'data/synthetic_box2d/'
 synthetic = dict(root=data_root, num_train=600, num_val=100, image_size=(256, 256), seed=0, classes=classes)
 input_size = (256, 256)
-max_iters = 400
 
 model = dict(
-    type='CenterNet',
     classes=classes,
-    data_preprocessor=dict(type='DetDataPreprocessor', pad_size_divisor=32),
-    backbone=dict(type='ResNet', depth=18, base_channels=24),
-    neck=dict(type='DeconvNeck', out_channels=(96, 64, 48)),
     heads=[dict(name='objects', tasks=[dict(type='Box2DTask')],
                 kernel=dict(type='CornerNetGaussian', min_overlap=0.7), head_conv=48)],
-    test_cfg=dict(topk=100, score_thr=0.0),
 )
 
 train_pipeline = [
@@ -36,31 +31,13 @@ test_pipeline = [
     dict(type='PackDetInputs'),
 ]
 train_dataloader = dict(
-    batch_size=16, num_workers=1, persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type='CocoDetDataset', data_root=data_root, ann_file='annotations/train.json',
                  data_prefix=dict(img='train/'), metainfo=dict(classes=classes),
                  generate_if_missing=synthetic, pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=16, num_workers=1, persistent_workers=True, drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type='CocoDetDataset', data_root=data_root, ann_file='annotations/val.json',
                  data_prefix=dict(img='val/'), metainfo=dict(classes=classes), test_mode=True,
                  generate_if_missing=synthetic, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='CocoBboxMetric')
 test_evaluator = val_evaluator
-
-optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-3), clip_grad=dict(max_norm=35))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters, eta_min=1e-5),
-]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-default_hooks = dict(logger=dict(type='LoggerHook', interval=20),
-                     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=200, max_keep_ckpts=2))
-log_processor = dict(by_epoch=False)

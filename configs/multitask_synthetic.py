@@ -9,7 +9,8 @@
 # and COCO keypoint AP together (shapes/coco/bbox_mAP, vehicles/dota/mAP, people/coco/kpt_AP ...).
 # Reduced-width ResNet-18 (24/48/96/192 channels), 256x256, batch 16, 600 iterations: about half an
 # hour on one CPU thread (0.85 s per 4 images), faster with more threads or a GPU.
-_base_ = ['_base_/default_runtime.py']
+_base_ = ['_base_/models/centernet_resnet18_w24.py', '_base_/datasets/cpu_demo_loaders.py',
+          '_base_/schedules/cpu_demo.py']
 
 shape_classes = ('circle', 'rectangle', 'triangle', 'ellipse', 'star')
 vehicle_classes = ('small-vehicle', 'large-vehicle', 'ship', 'plane')
@@ -31,11 +32,7 @@ input_size = (256, 256)
 max_iters = 600
 
 model = dict(
-    type='CenterNet',
     classes=classes,
-    data_preprocessor=dict(type='DetDataPreprocessor', pad_size_divisor=32),
-    backbone=dict(type='ResNet', depth=18, base_channels=24),
-    neck=dict(type='DeconvNeck', out_channels=(96, 64, 48)),
     heads=[
         # per-head class sets; per-task loss weights on the tasks; a kernel per head
         dict(name='shapes', classes=shape_classes,
@@ -55,7 +52,6 @@ model = dict(
     # head heatmap and per task (7 groups here), on top of the fixed loss_weights above; a group with
     # no annotated image in a batch (zero loss) leaves its s alone. Remove the line for fixed weights.
     loss_balancing=dict(type='UncertaintyLossBalancing', init=0.0),
-    test_cfg=dict(topk=100, score_thr=0.0),
 )
 
 # One pipeline for all sources (each source may set its own `pipeline=` instead, e.g. a
@@ -90,15 +86,9 @@ def _sources(split, test_mode):
 
 
 train_dataloader = dict(
-    batch_size=16, num_workers=1, persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type='MultiSourceDataset', classes=classes, sources=_sources('train', False),
                  pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=16, num_workers=1, persistent_workers=True, drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type='MultiSourceDataset', classes=classes, sources=_sources('val', True),
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader

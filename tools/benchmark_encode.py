@@ -41,16 +41,18 @@ import argparse
 import math
 import os
 import os.path as osp
-import statistics
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from benchmark_common import (Row, baseline_gaussian_radius, median_time, median_times,  # noqa: E402,F401
+                              print_table)
 import torch.nn.functional as F  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
@@ -127,23 +129,6 @@ def centerx_encode(task: Box2DTask, kernel: CornerNetGaussian, gt: InstanceData,
 # baseline encoding: CenterNet ctdet, one object at a time
 # ---------------------------------------------------------------------------------------------
 
-
-def baseline_gaussian_radius(det_size: Tuple[float, float], min_overlap: float = 0.7) -> float:
-    """CornerNet-code radius: the three quadratics solved as ``(b + sqrt(b^2 - 4ac)) / 2``."""
-    height, width = det_size
-    a1 = 1
-    b1 = height + width
-    c1 = width * height * (1 - min_overlap) / (1 + min_overlap)
-    r1 = (b1 + math.sqrt(b1 ** 2 - 4 * a1 * c1)) / 2
-    a2 = 4
-    b2 = 2 * (height + width)
-    c2 = (1 - min_overlap) * width * height
-    r2 = (b2 + math.sqrt(b2 ** 2 - 4 * a2 * c2)) / 2
-    a3 = 4 * min_overlap
-    b3 = -2 * min_overlap * (height + width)
-    c3 = (min_overlap - 1) * width * height
-    r3 = (b3 + math.sqrt(b3 ** 2 - 4 * a3 * c3)) / 2
-    return min(r1, r2, r3)
 
 
 def baseline_gaussian2d(shape: Tuple[int, int], sigma: float) -> np.ndarray:
@@ -275,53 +260,6 @@ def check_decoding(ours, theirs) -> float:
 # ---------------------------------------------------------------------------------------------
 # timing and report
 # ---------------------------------------------------------------------------------------------
-
-
-def median_times(fns: Sequence[Callable[[], object]], repeats: int, warmup: int) -> List[float]:
-    """Median wall time (s) of each function over ``repeats`` calls after ``warmup`` calls.
-
-    The functions are called in turn within each repeat, so a slow-down of the machine
-    (other processes) hits all of them alike and the ratios stay meaningful.
-    """
-    for fn in fns:
-        for _ in range(warmup):
-            fn()
-    times: List[List[float]] = [[] for _ in fns]
-    for _ in range(max(repeats, 1)):
-        for fn, acc in zip(fns, times):
-            t0 = time.perf_counter()
-            fn()
-            acc.append(time.perf_counter() - t0)
-    return [statistics.median(acc) for acc in times]
-
-
-def median_time(fn: Callable[[], object], repeats: int, warmup: int) -> float:
-    return median_times([fn], repeats, warmup)[0]
-
-
-@dataclass
-class Row:
-    name: str
-    ours: float
-    theirs: float
-    ratio: float
-    diff: float
-
-
-def _num(x: float) -> str:
-    return f'{x:,.0f}' if x >= 100 else f'{x:.1f}' if x >= 10 else f'{x:.2f}'
-
-
-def print_table(rows: Sequence[Row]) -> None:
-    headers = ('measurement', 'centerx', 'baseline', 'ratio', 'max abs diff')
-    cells = [(r.name, _num(r.ours), _num(r.theirs), f'{r.ratio:.1f}x', f'{r.diff:.2e}') for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    line = '+'.join('-' * (w + 2) for w in widths)
-    fmt = ' | '.join(['{:<%d}' % widths[0]] + ['{:>%d}' % w for w in widths[1:]])
-    print(' ' + fmt.format(*headers))
-    print(line)
-    for c in cells:
-        print(' ' + fmt.format(*c))
 
 
 def bench_encode(num_objects: int, args: argparse.Namespace, threads: int) -> Row:

@@ -42,17 +42,18 @@ from __future__ import annotations
 import argparse
 import math
 import os.path as osp
-import statistics
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from benchmark_common import Row, baseline_gaussian_radius, median_times, print_table  # noqa: E402,F401
 from mmengine.structures import InstanceData  # noqa: E402
 
 from centerx.heatmap import (CornerNetGaussian, Kernel, KernelShape,  # noqa: E402
@@ -169,22 +170,6 @@ def baseline_min_area_rect(quad: np.ndarray) -> Tuple[float, float, float, float
         w, h, theta = h, w, theta + math.pi / 2
     theta = (theta + math.pi / 2) % math.pi - math.pi / 2
     return cx, cy, w, h, theta
-
-
-def baseline_gaussian_radius(det_size: Tuple[float, float], min_overlap: float = 0.7) -> float:
-    """CornerNet-code radius: the three quadratics solved as ``(b + sqrt(b^2 - 4ac)) / 2``."""
-    height, width = det_size
-    b1 = height + width
-    c1 = width * height * (1 - min_overlap) / (1 + min_overlap)
-    r1 = (b1 + math.sqrt(b1 ** 2 - 4 * c1)) / 2
-    b2 = 2 * (height + width)
-    c2 = (1 - min_overlap) * width * height
-    r2 = (b2 + math.sqrt(b2 ** 2 - 16 * c2)) / 2
-    a3 = 4 * min_overlap
-    b3 = -2 * min_overlap * (height + width)
-    c3 = (min_overlap - 1) * width * height
-    r3 = (b3 + math.sqrt(b3 ** 2 - 4 * a3 * c3)) / 2
-    return min(r1, r2, r3)
 
 
 def baseline_draw_gaussian(heatmap: np.ndarray, center: Sequence[int], rx: int, ry: int,
@@ -333,50 +318,6 @@ def check_eval(fast: DotaEvalResult, ref: DotaEvalResult) -> float:
 # ---------------------------------------------------------------------------------------------
 # timing and report
 # ---------------------------------------------------------------------------------------------
-
-
-def median_times(fns: Sequence[Callable[[], object]], repeats: int, warmup: int) -> List[float]:
-    """Median wall time (s) of each function over ``repeats`` calls after ``warmup`` calls.
-
-    The functions are called in turn within each repeat, so a slow-down of the machine
-    (other processes) hits all of them alike and the ratios stay meaningful.
-    """
-    for fn in fns:
-        for _ in range(warmup):
-            fn()
-    times: List[List[float]] = [[] for _ in fns]
-    for _ in range(max(repeats, 1)):
-        for fn, acc in zip(fns, times):
-            t0 = time.perf_counter()
-            fn()
-            acc.append(time.perf_counter() - t0)
-    return [statistics.median(acc) for acc in times]
-
-
-@dataclass
-class Row:
-    name: str
-    ours: float
-    theirs: float
-    ratio: float
-    diff: float
-    note: str = ''
-
-
-def _num(x: float) -> str:
-    return f'{x:,.0f}' if x >= 100 else f'{x:.1f}' if x >= 10 else f'{x:.2f}'
-
-
-def print_table(rows: Sequence[Row]) -> None:
-    headers = ('measurement', 'centerx', 'baseline', 'ratio', 'max abs diff', 'note')
-    cells = [(r.name, _num(r.ours), _num(r.theirs), f'{r.ratio:.1f}x', f'{r.diff:.2e}', r.note) for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    line = '+'.join('-' * (w + 2) for w in widths)
-    fmt = ' | '.join(['{:<%d}' % widths[0]] + ['{:>%d}' % w for w in widths[1:-1]] + ['{:<%d}' % widths[-1]])
-    print(' ' + fmt.format(*headers))
-    print(line)
-    for c in cells:
-        print(' ' + fmt.format(*c))
 
 
 def bench_encode(num_objects: int, kernel_name: str, args: argparse.Namespace, threads: int) -> Row:

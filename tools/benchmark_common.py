@@ -1,0 +1,80 @@
+"""Pieces shared by the benchmark scripts: interleaved median timing, the results table and the
+per-object baseline's CornerNet radius (written from the CenterNet formulas)."""
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable, List, Sequence, Tuple
+
+
+def median_times(fns: Sequence[Callable[[], object]], repeats: int, warmup: int) -> List[float]:
+    """Median wall time (s) of each function over ``repeats`` calls after ``warmup`` calls.
+
+    The functions are called in turn within each repeat, so a slow-down of the machine
+    (other processes) hits all of them alike and the ratios stay meaningful.
+    """
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times: List[List[float]] = [[] for _ in fns]
+    for _ in range(max(repeats, 1)):
+        for fn, acc in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - t0)
+    return [statistics.median(acc) for acc in times]
+
+
+def median_time(fn: Callable[[], object], repeats: int, warmup: int) -> float:
+    return median_times([fn], repeats, warmup)[0]
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    name: str
+    ours: float
+    theirs: float
+    ratio: float
+    diff: float
+    note: str = ''
+
+
+def format_number(x: float) -> str:
+    return f'{x:,.0f}' if x >= 100 else f'{x:.1f}' if x >= 10 else f'{x:.2f}'
+
+
+def print_table(rows: Sequence[Row]) -> None:
+    """measurement | centerx | baseline | ratio | max abs diff [| note] (the note column only when used)."""
+    with_note = any(r.note for r in rows)
+    headers = ('measurement', 'centerx', 'baseline', 'ratio', 'max abs diff') + (('note',) if with_note else ())
+    cells = [(r.name, format_number(r.ours), format_number(r.theirs), f'{r.ratio:.1f}x', f'{r.diff:.2e}')
+             + ((r.note,) if with_note else ()) for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    line = '+'.join('-' * (w + 2) for w in widths)
+    right = widths[1:-1] if with_note else widths[1:]
+    fmt = ' | '.join(['{:<%d}' % widths[0]] + ['{:>%d}' % w for w in right]
+                     + (['{:<%d}' % widths[-1]] if with_note else []))
+    print(' ' + fmt.format(*headers))
+    print(line)
+    for c in cells:
+        print(' ' + fmt.format(*c))
+
+
+def baseline_gaussian_radius(det_size: Tuple[float, float], min_overlap: float = 0.7) -> float:
+    """CornerNet-code radius: the three quadratics solved as ``(b + sqrt(b^2 - 4ac)) / 2``."""
+    height, width = det_size
+    b1 = height + width
+    c1 = width * height * (1 - min_overlap) / (1 + min_overlap)
+    r1 = (b1 + math.sqrt(b1 ** 2 - 4 * c1)) / 2
+    b2 = 2 * (height + width)
+    c2 = (1 - min_overlap) * width * height
+    r2 = (b2 + math.sqrt(b2 ** 2 - 16 * c2)) / 2
+    a3 = 4 * min_overlap
+    b3 = -2 * min_overlap * (height + width)
+    c3 = (min_overlap - 1) * width * height
+    r3 = (b3 + math.sqrt(b3 ** 2 - 4 * a3 * c3)) / 2
+    return min(r1, r2, r3)
