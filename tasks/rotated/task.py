@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import math
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 from mmengine.structures import InstanceData
 from torch import Tensor
 
 from centerx.decode import Peaks, gather_at_peaks
-from centerx.losses import weighted_l1_loss
+from centerx.losses import weighted_l1_loss, weighted_smooth_l1_loss
 from centerx.registry import TASKS
 from centerx.task import Centers, DecodeContext, Grid, Task, grid_to_image
 
@@ -50,6 +50,18 @@ class RotatedBoxTask(Task):
     default_name = 'rotated'
     default_loss_weights = {'size': 0.1, 'angle': 1.0, 'offset': 1.0}
 
+    def __init__(self, angle_loss: str = 'l1', name: Optional[str] = None,
+                 loss_weights: Optional[Dict[str, float]] = None) -> None:
+        """Args:
+            angle_loss: ``'l1'`` or ``'smooth_l1'`` (beta 1: quadratic over the whole range of
+                the (cos 2θ, sin 2θ) targets, so its gradient grows with the error).
+            name, loss_weights: see :class:`~centerx.task.Task`.
+        """
+        super().__init__(name=name, loss_weights=loss_weights)
+        if angle_loss not in ('l1', 'smooth_l1'):
+            raise ValueError(f"RotatedBoxTask: angle_loss must be 'l1' or 'smooth_l1', got {angle_loss!r}")
+        self.angle_loss = angle_loss
+
     def rboxes(self, gt: InstanceData, grid: Grid) -> Tensor:
         """(M, 5) canonical rotated boxes of the ground truth, in grid cells."""
         polys = torch.nan_to_num(self.field_or_nan(gt, 'polygons', (8,)).to(torch.float32)) / grid.stride
@@ -76,10 +88,11 @@ class RotatedBoxTask(Task):
     def loss(self, preds: Dict[str, Tensor], targets: Dict[str, Tensor], centers: Centers,
              grid: Grid) -> Dict[str, Tensor]:
         weight = targets['weight']
-        return self.weighted({
-            name: weighted_l1_loss(centers.gather(preds[name], grid), targets[name], weight)
-            for name in ('size', 'angle', 'offset')
-        })
+        losses = {name: weighted_l1_loss(centers.gather(preds[name], grid), targets[name], weight)
+                  for name in ('size', 'angle', 'offset')}
+        if self.angle_loss == 'smooth_l1':
+            losses['angle'] = weighted_smooth_l1_loss(centers.gather(preds['angle'], grid), targets['angle'], weight)
+        return self.weighted(losses)
 
     def flip_output_maps(self, maps: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """A mirror maps θ to -θ: cos 2θ is kept, sin 2θ changes sign; sizes are kept."""

@@ -422,3 +422,25 @@ def test_visibility_rule() -> None:
     c2 = head.place_centers(gt2, grid)
     heat2, ignore2 = head.render(c2, grid)
     assert not bool(c2.valid.any()) and float(heat2.max()) == 0.0 and bool(ignore2.any())
+
+
+def test_angle_loss_options():
+    """'smooth_l1' (beta 1) is quadratic on the angle vector's range; unknown names are refused."""
+    import torch.nn.functional as F
+    from centerx.task import Centers, Grid
+    from tasks.rotated.task import RotatedBoxTask
+    with pytest.raises(ValueError, match="angle_loss"):
+        RotatedBoxTask(angle_loss='l2')
+    grid = Grid(batch_size=1, shape=(4, 4), stride=4, input_shape=(16, 16))
+    centers = Centers(batch_idx=torch.tensor([0]), labels=torch.tensor([0]), xy=torch.tensor([[1.5, 2.5]]),
+                      sizes=torch.tensor([[2.0, 1.0]]), valid=torch.tensor([True]), ignore=torch.tensor([False]),
+                      angles=torch.tensor([0.3]))
+    preds = {k: torch.zeros(1, 2, 4, 4) for k in ('size', 'angle', 'offset')}
+    preds['angle'][0, :, 2, 1] = torch.tensor([0.5, -0.5])
+    targets = {'size': torch.tensor([[2.0, 1.0]]), 'angle': torch.tensor([[1.0, 0.0]]),
+               'offset': torch.tensor([[0.5, 0.5]]), 'weight': torch.tensor([1.0])}
+    l1 = RotatedBoxTask().loss(preds, targets, centers, grid)['loss_angle']
+    smooth = RotatedBoxTask(angle_loss='smooth_l1').loss(preds, targets, centers, grid)['loss_angle']
+    assert float(l1) == pytest.approx(0.5)  # mean(|0.5 - 1|, |-0.5 - 0|)
+    expected = F.smooth_l1_loss(torch.tensor([0.5, -0.5]), torch.tensor([1.0, 0.0]), beta=1.0)
+    assert float(smooth) == pytest.approx(float(expected))  # 0.125
