@@ -11,14 +11,16 @@ and random lines (:func:`textured_background`).
 """
 from __future__ import annotations
 
+import argparse
 import errno
+import inspect
 import json
 import logging
 import math
 import os
 import shutil
 import tempfile
-from typing import Callable, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -126,3 +128,28 @@ def textured_background(rng: np.random.Generator, hw: Tuple[int, int]) -> np.nda
         color = tuple(float(v) for v in rng.uniform(0, 255, 3))
         cv2.line(img, p0, p1, color, int(rng.integers(1, 4)), cv2.LINE_AA)
     return img
+
+
+def generator_cli(ensure: Callable[..., Dict[str, str]], description: str,
+                  extra: Sequence[str] = (), argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
+    """The command line of a synthetic-data generator (``python -m tasks.<task>.synthetic``).
+
+    Options ``--root``, ``--num-train``, ``--num-val``, ``--image-size H W``, ``--seed`` and one
+    integer option per name in ``extra`` (``'max_objects'`` -> ``--max-objects``), with the defaults
+    of ``ensure``'s own signature; calls ``ensure`` and prints the paths it returns.
+    """
+    defaults = {name: p.default for name, p in inspect.signature(ensure).parameters.items()}
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('--root', required=True)
+    parser.add_argument('--num-train', type=int, default=defaults['num_train'])
+    parser.add_argument('--num-val', type=int, default=defaults['num_val'])
+    parser.add_argument('--image-size', type=int, nargs=2, default=tuple(defaults['image_size']), metavar=('H', 'W'))
+    parser.add_argument('--seed', type=int, default=defaults['seed'])
+    for name in extra:
+        parser.add_argument('--' + name.replace('_', '-'), type=int, default=defaults[name])
+    args = parser.parse_args(argv)
+    paths = ensure(args.root, num_train=args.num_train, num_val=args.num_val, image_size=tuple(args.image_size),
+                   seed=args.seed, **{name: getattr(args, name) for name in extra})
+    for key, value in paths.items():
+        print(f'{key}: {value}')
+    return paths

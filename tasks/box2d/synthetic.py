@@ -35,17 +35,16 @@ its own temporary directory next to ``root`` and renames it into place).
 """
 from __future__ import annotations
 
-import argparse
 import colorsys
 import json
 import math
 import os
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from centerx.data.generated import SHIFT, build_atomically, fixed_point, textured_background
+from centerx.data.generated import SHIFT, build_atomically, fixed_point, generator_cli, textured_background
 
 SHAPES: Tuple[str, ...] = ('circle', 'rectangle', 'triangle', 'ellipse', 'star')
 FORMAT_VERSION = 1
@@ -244,21 +243,9 @@ def ensure_synthetic_coco(root: str, num_train: int = 160, num_val: int = 40,
     return synthetic_paths(root)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Optional[Sequence[str]] = None) -> None:
     """``python -m tasks.box2d.synthetic --root DIR --num-train N --num-val M``."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--root', required=True)
-    parser.add_argument('--num-train', type=int, default=160)
-    parser.add_argument('--num-val', type=int, default=40)
-    parser.add_argument('--image-size', type=int, nargs=2, default=(256, 256), metavar=('H', 'W'))
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--max-objects', type=int, default=12)
-    args = parser.parse_args(argv)
-    paths = ensure_synthetic_coco(args.root, num_train=args.num_train, num_val=args.num_val,
-                                  image_size=tuple(args.image_size), seed=args.seed,
-                                  max_objects=args.max_objects)
-    for key, value in paths.items():
-        print(f'{key}: {value}')
+    generator_cli(ensure_synthetic_coco, __doc__.split('\n')[0], extra=('max_objects',), argv=argv)
 
 
 if __name__ == '__main__':

@@ -43,7 +43,6 @@ image, seeded from ``(seed, split, index)``) and safe when several processes cal
 """
 from __future__ import annotations
 
-import argparse
 import colorsys
 import hashlib
 import json
@@ -54,7 +53,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from centerx.data.generated import SHIFT, build_atomically, fixed_point
+from centerx.data.generated import SHIFT, build_atomically, fixed_point, generator_cli
 
 from .mono3d_dataset import BOX_FACES, CENTERX_FORMAT, FACE_NORMALS, box3d_corners, project_points, yaw_rotation
 from .nuscenes_names import NUSCENES_ATTRIBUTES, NUSCENES_CLASSES
@@ -398,18 +397,7 @@ def ensure_synthetic_box3d(root: str, num_train: int = 200, num_val: int = 50,
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """``python -m tasks.box3d.synthetic --root DIR --num-train N --num-val M``."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--root', required=True)
-    parser.add_argument('--num-train', type=int, default=200)
-    parser.add_argument('--num-val', type=int, default=50)
-    parser.add_argument('--image-size', type=int, nargs=2, default=(224, 384), metavar=('H', 'W'))
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--max-objects', type=int, default=8)
-    args = parser.parse_args(argv)
-    paths = ensure_synthetic_box3d(args.root, num_train=args.num_train, num_val=args.num_val,
-                                   image_size=tuple(args.image_size), seed=args.seed, max_objects=args.max_objects)
-    for key, value in paths.items():
-        print(f'{key}: {value}')
+    generator_cli(ensure_synthetic_box3d, __doc__.split('\n')[0], extra=('max_objects',), argv=argv)
 
 
 if __name__ == '__main__':

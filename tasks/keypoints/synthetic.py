@@ -47,7 +47,6 @@ to ``root`` and renames it into place), like :func:`tasks.box2d.synthetic.ensure
 """
 from __future__ import annotations
 
-import argparse
 import colorsys
 import json
 import math
@@ -57,7 +56,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from centerx.data.generated import SHIFT, build_atomically, fixed_point, textured_background
+from centerx.data.generated import SHIFT, build_atomically, fixed_point, generator_cli, textured_background
 from tasks.box2d.synthetic import synthetic_paths
 from tasks.keypoints.coco_meta import COCO_KEYPOINT_NAMES, COCO_PERSON_CATEGORY, COCO_SKELETON
 
@@ -354,19 +353,7 @@ def ensure_synthetic_poses(root: str, num_train: int = 240, num_val: int = 60,
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """``python -m tasks.keypoints.synthetic --root DIR --num-train N --num-val M``."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--root', required=True)
-    parser.add_argument('--num-train', type=int, default=240)
-    parser.add_argument('--num-val', type=int, default=60)
-    parser.add_argument('--image-size', type=int, nargs=2, default=(256, 256), metavar=('H', 'W'))
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--max-persons', type=int, default=4)
-    args = parser.parse_args(argv)
-    paths = ensure_synthetic_poses(args.root, num_train=args.num_train, num_val=args.num_val,
-                                   image_size=tuple(args.image_size), seed=args.seed,
-                                   max_persons=args.max_persons)
-    for key, value in paths.items():
-        print(f'{key}: {value}')
+    generator_cli(ensure_synthetic_poses, __doc__.split('\n')[0], extra=('max_persons',), argv=argv)
 
 
 if __name__ == '__main__':

@@ -45,7 +45,6 @@ once (each builds a temporary sibling folder and renames it into place).
 """
 from __future__ import annotations
 
-import argparse
 import colorsys
 import math
 import os
@@ -55,7 +54,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from centerx.data.generated import SHIFT, build_atomically, fixed_point
+from centerx.data.generated import SHIFT, build_atomically, fixed_point, generator_cli
 
 SYNTHETIC_CLASSES: Tuple[str, ...] = ('plane', 'ship', 'small-vehicle', 'large-vehicle')
 """Object kinds (all DOTA v1.0 class names); label index = position in ``classes``."""
@@ -492,17 +491,7 @@ def ensure_synthetic_dota(root: str, num_train: int = 240, num_val: int = 60,
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """``python -m tasks.rotated.synthetic --root DIR [--num-train N --num-val M ...]``."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--root', required=True)
-    parser.add_argument('--num-train', type=int, default=240)
-    parser.add_argument('--num-val', type=int, default=60)
-    parser.add_argument('--image-size', type=int, nargs=2, default=(256, 256), metavar=('H', 'W'))
-    parser.add_argument('--seed', type=int, default=0)
-    args = parser.parse_args(argv)
-    paths = ensure_synthetic_dota(args.root, num_train=args.num_train, num_val=args.num_val,
-                                  image_size=tuple(args.image_size), seed=args.seed)
-    for key, value in paths.items():
-        print(f'{key}: {value}')
+    generator_cli(ensure_synthetic_dota, __doc__.split('\n')[0], extra=(), argv=argv)
 
 
 if __name__ == '__main__':
