@@ -78,3 +78,19 @@ def baseline_gaussian_radius(det_size: Tuple[float, float], min_overlap: float =
     c3 = (min_overlap - 1) * width * height
     r3 = (b3 + math.sqrt(b3 ** 2 - 4 * a3 * c3)) / 2
     return min(r1, r2, r3)
+
+
+def concat_ground_truth(images: Sequence[object], field: str):
+    """The concatenated ground truth a head receives (``concat_instances`` of per-image data):
+    each image's ``<field>`` array and ``labels``."""
+    import torch
+    from mmengine.structures import InstanceData
+
+    from centerx.task import concat_instances
+    gts = []
+    for img in images:
+        gt = InstanceData()
+        gt.set_field(torch.from_numpy(getattr(img, field)), field)
+        gt.labels = torch.from_numpy(img.labels)
+        gts.append(gt)
+    return concat_instances(gts)

@@ -51,14 +51,15 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from benchmark_common import (Row, baseline_gaussian_radius, median_time, median_times,  # noqa: E402,F401
-                              print_table)
 import torch.nn.functional as F  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
+from benchmark_common import (Row, baseline_gaussian_radius, concat_ground_truth,  # noqa: E402
+                              median_time, median_times, print_table)
+
 from centerx.decode.peaks import extract_peaks, gather_at_peaks  # noqa: E402
 from centerx.heatmap import CornerNetGaussian, KernelShape, render_gaussians  # noqa: E402
-from centerx.task import Centers, Grid, concat_instances  # noqa: E402
+from centerx.task import Centers, Grid  # noqa: E402
 from tasks.box2d.task import Box2DTask  # noqa: E402
 
 HEATMAP_TOL = 1e-6
@@ -94,13 +95,7 @@ def make_images(num_images: int, num_objects: int, input_size: int, num_classes:
 
 def to_instances(images: Sequence[ImageGT]) -> InstanceData:
     """The concatenated ground truth a head receives (``concat_instances`` of per-image data)."""
-    gts = []
-    for img in images:
-        gt = InstanceData()
-        gt.bboxes = torch.from_numpy(img.bboxes)
-        gt.labels = torch.from_numpy(img.labels)
-        gts.append(gt)
-    return concat_instances(gts)
+    return concat_ground_truth(images, 'bboxes')
 
 
 # ---------------------------------------------------------------------------------------------

@@ -53,12 +53,14 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from benchmark_common import Row, baseline_gaussian_radius, median_times, print_table  # noqa: E402,F401
 from mmengine.structures import InstanceData  # noqa: E402
+
+from benchmark_common import (Row, baseline_gaussian_radius, concat_ground_truth,  # noqa: E402
+                              median_times, print_table)
 
 from centerx.heatmap import (CornerNetGaussian, Kernel, KernelShape,  # noqa: E402
                              RotatedEllipticalGaussian, render_gaussians)
-from centerx.task import Centers, Grid, concat_instances  # noqa: E402
+from centerx.task import Centers, Grid  # noqa: E402
 from tasks.rotated.dota_eval import DotaEvalResult, eval_dota  # noqa: E402
 from tasks.rotated.dota_eval_reference import eval_dota_reference  # noqa: E402
 from tasks.rotated.geometry import rbox_to_poly_np  # noqa: E402
@@ -125,13 +127,7 @@ def make_images(num_images: int, num_objects: int, input_size: int, num_classes:
 
 def to_instances(images: Sequence[ImageGT]) -> InstanceData:
     """The concatenated ground truth a head receives (``concat_instances`` of per-image data)."""
-    gts = []
-    for img in images:
-        gt = InstanceData()
-        gt.polygons = torch.from_numpy(img.polygons)
-        gt.labels = torch.from_numpy(img.labels)
-        gts.append(gt)
-    return concat_instances(gts)
+    return concat_ground_truth(images, 'polygons')
 
 
 # ---------------------------------------------------------------------------------------------
