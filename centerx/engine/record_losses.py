@@ -21,7 +21,7 @@ class RecordLossesHook(Hook):
         if runner.rank != 0 or not outputs:
             return
         record = {'iter': runner.iter + 1}
-        record.update({k: float(v) for k, v in outputs.items()})
+        record.update({k: float(v.detach()) if hasattr(v, 'detach') else float(v) for k, v in outputs.items()})
         with open(osp.join(runner.work_dir, 'losses.jsonl'), 'a') as f:
             f.write(json.dumps(record) + '\n')
 

@@ -121,3 +121,20 @@ def test_cfg_options_and_work_dir_default():
         load_config(str(TINY), ['nonsense'])
     with pytest.raises(FileNotFoundError, match='missing.py'):
         load_config('missing.py')
+
+
+def test_finish_distributed_tears_the_process_group_down(tmp_path):
+    """The tools destroy the gloo group themselves (left to interpreter exit it can abort a rank);
+    outside distributed runs the call does nothing."""
+    import torch.distributed as dist
+
+    from centerx.engine.launch import finish_distributed
+    finish_distributed(True)  # no group: nothing to do, no error
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path / "store"}', rank=0, world_size=1)
+    try:
+        assert dist.is_initialized()
+        finish_distributed(True)
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
