@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import List, Tuple
 
-import numpy as np
 import pytest
 import torch
 from mmengine.structures import InstanceData

@@ -7,7 +7,6 @@ mapping back through ``meta.affine``) must be lossless for AP to be 1.0.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Dict, List
 
 import numpy as np
