@@ -150,6 +150,26 @@ def test_shifted_predictions_give_a_known_ate(shift: float, ap: float) -> None:
     assert res['mASE'] < 1e-9 and res['mAOE'] < 1e-9
 
 
+def test_false_positive_after_full_recall_costs_the_last_recall_point() -> None:
+    """The devkit's known answer for a trailing false positive: once every car is found, one more
+    car detection (score 0.01, 20 m from any car, in range) makes the precision at recall 1 equal 4/5 instead
+    of 1 (``accumulate`` interpolates onto the last of the tied recall-1 points). ``calc_ap`` keeps
+    the 90 recall points above ``min_recall`` 0.1 and subtracts ``min_precision`` 0.1, so at
+    every distance threshold AP_car = (89 * 0.9 + (0.8 - 0.1)) / (90 * 0.9)."""
+    car = NUSCENES_CLASSES.index('car')
+    samples = []
+    for i, img in enumerate(synthetic_set()):
+        pred = perfect(img['gt'])
+        if i == 0:
+            extra = dict(boxes3d=np.array([[-8.0, 0.8, 32.0, 4.5, 1.6, 1.9, 0.2]]), scores=np.array([0.01]),
+                         labels=np.array([car]), velocities=np.zeros((1, 2)), attr_labels=np.array([0]))
+            pred = {k: np.concatenate([pred[k], extra[k]]) for k in pred}
+        samples.append(make_sample(img['img_id'], img['cam2ego'], img['ego2global'], img['gt'], pred))
+    res = run(NuScenesMetric(use_devkit_eval=False, eval_classes='with_gt'), samples)
+    assert res['AP_car'] == pytest.approx((89 * 0.9 + 0.7) / 81, abs=1e-4)  # 0.99753
+    assert res['AP_truck'] == 1.0 and res['mATE'] < 1e-9
+
+
 def test_missing_class_scores_zero() -> None:
     car = NUSCENES_CLASSES.index('car')
 
