@@ -2,27 +2,37 @@
 
 Each decoded field is drawn by a registered drawer, so a plugin's field (circles, ...) is
 drawn too: ``@register_drawer('circles')`` on a function ``(canvas, value, color) -> (x, y)``
-that draws one detection's value on the BGR canvas in place and returns where its label goes.
+that draws one detection's value on the BGR canvas in place and returns where its label goes
+(or ``None`` when nothing of it is visible). A field that needs the image's geometry to be
+drawn (3D boxes need the intrinsics) registers with ``with_meta=True`` and its drawer gets the
+sample's :class:`~centerx.structures.ImageMeta` as a fourth argument.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Set, Tuple
 
 import cv2
 import numpy as np
 
 from centerx.structures import DetSample
 
-Drawer = Callable[[np.ndarray, np.ndarray, Tuple[int, int, int]], Tuple[int, int]]
+Drawer = Callable[..., Optional[Tuple[int, int]]]
 
 #: field name -> drawer, in drawing priority order (the first field a head has anchors the label)
 FIELD_DRAWERS: Dict[str, Drawer] = {}
+#: fields whose drawer takes the sample's ImageMeta as a fourth argument
+FIELDS_DRAWN_WITH_META: Set[str] = set()
 
 
-def register_drawer(field: str) -> Callable[[Drawer], Drawer]:
-    """Register ``fn(canvas, value, color) -> (x, y)`` as the drawer of predictions' ``field``."""
+def register_drawer(field: str, with_meta: bool = False) -> Callable[[Drawer], Drawer]:
+    """Register ``fn(canvas, value, color) -> (x, y) | None`` as the drawer of predictions'
+    ``field``; with ``with_meta=True`` it is called as ``fn(canvas, value, color, meta)``."""
     def wrap(fn: Drawer) -> Drawer:
         FIELD_DRAWERS[field] = fn
+        if with_meta:
+            FIELDS_DRAWN_WITH_META.add(field)
+        else:
+            FIELDS_DRAWN_WITH_META.discard(field)
         return fn
     return wrap
 
@@ -64,7 +74,10 @@ def draw_predictions(img: np.ndarray, sample: DetSample, classes: Sequence[str],
         values = {f: pred.get(f)[keep].detach().cpu().numpy() for f in fields}
         for i, (label, score) in enumerate(zip(pred.labels[keep].tolist(), pred.scores[keep].tolist())):
             color = _color(label)
-            anchors = [FIELD_DRAWERS[f](canvas, values[f][i], color) for f in fields]
+            anchors = [FIELD_DRAWERS[f](canvas, values[f][i], color, *((sample.meta,) if f in FIELDS_DRAWN_WITH_META
+                                                                        else ()))
+                       for f in fields]
+            anchors = [a for a in anchors if a is not None]
             if not anchors:
                 continue
             name = classes[label] if label < len(classes) else str(label)

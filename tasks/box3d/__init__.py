@@ -10,7 +10,8 @@ Modules:
     nuscenes_convert    nuScenes dataroot -> json, through the devkit
     nuscenes_results    camera-frame boxes <-> nuScenes global-frame submission
     nuscenes_metric     the devkit's detection evaluation (mAP, TP errors, NDS)
+    draw                projected cuboids for `tools/test.py --show-dir`
     synthetic           generated cuboid scenes (not imported here: `python -m` entry point)
 """
-from . import annotation_kinds, info_dataset, mono3d_dataset, nuscenes_metric, task  # noqa: F401
+from . import annotation_kinds, draw, info_dataset, mono3d_dataset, nuscenes_metric, task  # noqa: F401
 from .task import Box3DTask  # noqa: F401
