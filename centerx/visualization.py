@@ -64,6 +64,12 @@ def _color(label: int) -> tuple:
     return tuple(int(c) for c in rng.integers(64, 256, 3))
 
 
+def _draw_field(field: str, canvas: np.ndarray, value: np.ndarray, color, sample: DetSample
+                ) -> Optional[Tuple[int, int]]:
+    extra = (sample.meta,) if field in FIELDS_DRAWN_WITH_META else ()
+    return FIELD_DRAWERS[field](canvas, value, color, *extra)
+
+
 def draw_predictions(img: np.ndarray, sample: DetSample, classes: Sequence[str], score_thr: float = 0.3) -> np.ndarray:
     """Draw every head's predictions above ``score_thr`` on a copy of a BGR image: every field
     that has a registered drawer, and the class name and score at the first drawn field."""
@@ -74,9 +80,7 @@ def draw_predictions(img: np.ndarray, sample: DetSample, classes: Sequence[str],
         values = {f: pred.get(f)[keep].detach().cpu().numpy() for f in fields}
         for i, (label, score) in enumerate(zip(pred.labels[keep].tolist(), pred.scores[keep].tolist())):
             color = _color(label)
-            anchors = [FIELD_DRAWERS[f](canvas, values[f][i], color, *((sample.meta,) if f in FIELDS_DRAWN_WITH_META
-                                                                        else ()))
-                       for f in fields]
+            anchors = [_draw_field(f, canvas, values[f][i], color, sample) for f in fields]
             anchors = [a for a in anchors if a is not None]
             if not anchors:
                 continue
