@@ -8,7 +8,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from centerx.engine.launch import build_runner, finish_distributed, load_config  # noqa: E402
+from centerx.engine.launch import build_runner, distributed_teardown, load_config  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,14 +44,8 @@ def main(argv=None) -> dict:
         evaluator = list(evaluator) if isinstance(evaluator, (list, tuple)) else [evaluator]
         evaluator.append(dict(type='DumpDetResults', out_file_path=args.out))
         cfg.test_evaluator = evaluator
-    succeeded = False
-    try:
-        runner = build_runner(cfg)
-        metrics = runner.test()
-        succeeded = True
-    finally:
-        finish_distributed(succeeded)
-    return metrics
+    with distributed_teardown():
+        return build_runner(cfg).test()
 
 
 if __name__ == '__main__':

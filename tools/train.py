@@ -8,7 +8,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from centerx.engine.launch import build_runner, finish_distributed, load_config  # noqa: E402
+from centerx.engine.launch import build_runner, distributed_teardown, load_config  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -40,13 +40,8 @@ def main(argv=None) -> None:
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    succeeded = False
-    try:
-        runner = build_runner(cfg)
-        runner.train()
-        succeeded = True
-    finally:
-        finish_distributed(succeeded)
+    with distributed_teardown():
+        build_runner(cfg).train()
 
 
 if __name__ == '__main__':

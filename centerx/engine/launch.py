@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import os
 import os.path as osp
-from typing import Optional, Sequence
+from contextlib import contextmanager
+from typing import Iterator, Optional, Sequence
 
 import torch
 from mmengine.config import Config, DictAction
@@ -38,21 +39,26 @@ def init_cpu_distributed(launcher: str) -> None:
     dist.init_process_group(backend='gloo', init_method='env://')
 
 
-def finish_distributed(succeeded: bool) -> None:
-    """Tear down the process group before the interpreter exits.
+@contextmanager
+def distributed_teardown() -> Iterator[None]:
+    """Run a tool's work, then tear down the process group before the interpreter exits.
 
     Left to interpreter shutdown, gloo's background threads can be destroyed while still joinable
     and abort the process ("terminate called without an active exception", SIGABRT), which fails a
-    run that trained correctly. On success the ranks first meet at a barrier so that no rank tears
-    its connections down while another is still in a collective; after a failure there is no
-    barrier (the other ranks may never reach it). No-op outside distributed runs.
+    run that trained correctly. When the body succeeds the ranks first meet at a barrier so that no
+    rank tears its connections down while another is still in a collective; after an exception
+    there is no barrier (the other ranks may never reach it). No-op outside distributed runs.
     """
     import torch.distributed as dist
-    if not (dist.is_available() and dist.is_initialized()):
-        return
-    if succeeded:
-        dist.barrier()
-    dist.destroy_process_group()
+    succeeded = False
+    try:
+        yield
+        succeeded = True
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            if succeeded:
+                dist.barrier()
+            dist.destroy_process_group()
 
 
 def load_config(path: str, cfg_options: Sequence[str] = (), work_dir: Optional[str] = None,

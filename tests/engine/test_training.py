@@ -123,18 +123,23 @@ def test_cfg_options_and_work_dir_default():
         load_config('missing.py')
 
 
-def test_finish_distributed_tears_the_process_group_down(tmp_path):
+def test_distributed_teardown_destroys_the_process_group(tmp_path):
     """The tools destroy the gloo group themselves (left to interpreter exit it can abort a rank);
     outside distributed runs the call does nothing."""
     import torch.distributed as dist
 
-    from centerx.engine.launch import finish_distributed
-    finish_distributed(True)  # no group: nothing to do, no error
+    from centerx.engine.launch import distributed_teardown
+    with distributed_teardown():  # no group: nothing to do, no error
+        pass
     dist.init_process_group('gloo', init_method=f'file://{tmp_path / "store"}', rank=0, world_size=1)
     try:
-        assert dist.is_initialized()
-        finish_distributed(True)
+        with distributed_teardown():
+            assert dist.is_initialized()
         assert not dist.is_initialized()
+        dist.init_process_group('gloo', init_method=f'file://{tmp_path / "store2"}', rank=0, world_size=1)
+        with pytest.raises(RuntimeError, match='boom'), distributed_teardown():
+            raise RuntimeError('boom')
+        assert not dist.is_initialized()  # torn down after a failure too, and the error kept
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
