@@ -88,11 +88,10 @@ class RotatedBoxTask(Task):
     def loss(self, preds: Dict[str, Tensor], targets: Dict[str, Tensor], centers: Centers,
              grid: Grid) -> Dict[str, Tensor]:
         weight = targets['weight']
-        losses = {name: weighted_l1_loss(centers.gather(preds[name], grid), targets[name], weight)
-                  for name in ('size', 'angle', 'offset')}
-        if self.angle_loss == 'smooth_l1':
-            losses['angle'] = weighted_smooth_l1_loss(centers.gather(preds['angle'], grid), targets['angle'], weight)
-        return self.weighted(losses)
+        loss_fns = {'size': weighted_l1_loss, 'offset': weighted_l1_loss,
+                    'angle': weighted_smooth_l1_loss if self.angle_loss == 'smooth_l1' else weighted_l1_loss}
+        return self.weighted({name: fn(centers.gather(preds[name], grid), targets[name], weight)
+                              for name, fn in loss_fns.items()})
 
     def flip_output_maps(self, maps: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """A mirror maps θ to -θ: cos 2θ is kept, sin 2θ changes sign; sizes are kept."""
