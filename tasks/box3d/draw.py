@@ -60,7 +60,11 @@ def project_cuboid_edges(box: np.ndarray, cam2img: np.ndarray,
         (S, 2, 2) float64 pixel endpoints of the S <= len(pairs) visible (clipped) segments.
     """
     corners = box3d_corners(torch.as_tensor(box, dtype=torch.float64)).numpy()  # (8, 3)
-    K = np.asarray(cam2img, dtype=np.float64)
+    return _project_pairs(corners, np.asarray(cam2img, dtype=np.float64), pairs)
+
+
+def _project_pairs(corners: np.ndarray, K: np.ndarray, pairs: Tuple[Tuple[int, int], ...]) -> np.ndarray:
+    """(S, 2, 2) clipped, projected segments between ``corners`` (8, 3) for ``pairs``."""
     out = []
     for i, j in pairs:
         seg = clip_segment_to_depth(corners[i], corners[j])
@@ -71,19 +75,23 @@ def project_cuboid_edges(box: np.ndarray, cam2img: np.ndarray,
     return np.asarray(out, dtype=np.float64).reshape(-1, 2, 2)
 
 
+def _draw_segments(canvas: np.ndarray, segments: np.ndarray, color, thickness: int) -> None:
+    limit = 4 * max(canvas.shape[:2])  # keep cv2's integer coordinates sane for near-plane points
+    for (u1, v1), (u2, v2) in np.clip(segments, -limit, limit).round().astype(np.int64).tolist():
+        cv2.line(canvas, (u1, v1), (u2, v2), color, thickness, cv2.LINE_AA)
+
+
 @register_drawer('boxes3d', with_meta=True)
 def draw_box3d(canvas: np.ndarray, value: np.ndarray, color, meta: ImageMeta) -> Optional[Tuple[int, int]]:
     """Draw one (7,) camera-frame box as a projected cuboid; label anchored at its top-left."""
     if meta.cam2img is None:
         raise ValueError(f'cannot draw 3D boxes on {meta.img_path}: the image has no cam2img intrinsics')
-    segments = project_cuboid_edges(value, meta.cam2img)
+    corners = box3d_corners(torch.as_tensor(value, dtype=torch.float64)).numpy()  # (8, 3)
+    K = np.asarray(meta.cam2img, dtype=np.float64)
+    segments = _project_pairs(corners, K, EDGES)
     if not len(segments):
         return None
-    limit = 4 * max(canvas.shape[:2])  # keep cv2's integer coordinates sane for near-plane points
-    for (u1, v1), (u2, v2) in np.clip(segments, -limit, limit).round().astype(np.int64).tolist():
-        cv2.line(canvas, (u1, v1), (u2, v2), color, 2, cv2.LINE_AA)
-    for (u1, v1), (u2, v2) in np.clip(project_cuboid_edges(value, meta.cam2img, FRONT_CROSS), -limit,
-                                      limit).round().astype(np.int64).tolist():
-        cv2.line(canvas, (u1, v1), (u2, v2), color, 1, cv2.LINE_AA)
+    _draw_segments(canvas, segments, color, 2)
+    _draw_segments(canvas, _project_pairs(corners, K, FRONT_CROSS), color, 1)
     top_left = segments.reshape(-1, 2).min(axis=0).clip(0, None)
     return int(top_left[0]), int(top_left[1])
