@@ -1,5 +1,5 @@
-"""Pieces shared by the benchmark scripts: interleaved median timing, the results table and the
-per-object baseline's CornerNet radius (written from the CenterNet formulas)."""
+"""Pieces shared by the benchmark scripts: interleaved median timing, the results tables (text or
+markdown) and the per-object baseline's CornerNet radius (written from the CenterNet formulas)."""
 from __future__ import annotations
 
 import math
@@ -47,21 +47,29 @@ def format_number(x: float) -> str:
     return f'{x:,.0f}' if x >= 100 else f'{x:.1f}' if x >= 10 else f'{x:.2f}'
 
 
+def format_table(headers: Sequence[str], cells: Sequence[Sequence[str]], align: Sequence[str],
+                 markdown: bool = False) -> str:
+    """A text table (`` a | b `` rows under a ``---+---`` rule) or, with ``markdown``, a markdown
+    table; ``align`` holds ``'<'`` (left) or ``'>'`` (right) per column."""
+    if markdown:
+        def md_row(row: Sequence[str]) -> str:
+            return '| ' + ' | '.join(c.replace('|', '\\|') for c in row) + ' |'
+        rule = '| ' + ' | '.join('---:' if a == '>' else '---' for a in align) + ' |'
+        return '\n'.join([md_row(headers), rule] + [md_row(c) for c in cells])
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    fmt = ' | '.join('{:%s%d}' % (a, w) for a, w in zip(align, widths))
+    line = '+'.join('-' * (w + 2) for w in widths)
+    return '\n'.join([' ' + fmt.format(*headers), line] + [' ' + fmt.format(*c) for c in cells])
+
+
 def print_table(rows: Sequence[Row]) -> None:
     """measurement | centerx | baseline | ratio | max abs diff [| note] (the note column only when used)."""
     with_note = any(r.note for r in rows)
     headers = ('measurement', 'centerx', 'baseline', 'ratio', 'max abs diff') + (('note',) if with_note else ())
     cells = [(r.name, format_number(r.ours), format_number(r.theirs), f'{r.ratio:.1f}x', f'{r.diff:.2e}')
              + ((r.note,) if with_note else ()) for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    line = '+'.join('-' * (w + 2) for w in widths)
-    right = widths[1:-1] if with_note else widths[1:]
-    fmt = ' | '.join(['{:<%d}' % widths[0]] + ['{:>%d}' % w for w in right]
-                     + (['{:<%d}' % widths[-1]] if with_note else []))
-    print(' ' + fmt.format(*headers))
-    print(line)
-    for c in cells:
-        print(' ' + fmt.format(*c))
+    align = '<' + '>' * 4 + ('<' if with_note else '')
+    print(format_table(headers, cells, align))
 
 
 def baseline_gaussian_radius(det_size: Tuple[float, float], min_overlap: float = 0.7) -> float:

@@ -135,7 +135,7 @@ def generator_cli(ensure: Callable[..., Dict[str, str]], description: str,
     """The command line of a synthetic-data generator (``python -m tasks.<task>.synthetic``).
 
     Options ``--root``, ``--num-train``, ``--num-val``, ``--image-size H W``, ``--seed`` and one
-    integer option per name in ``extra`` (``'max_objects'`` -> ``--max-objects``), with the defaults
+    option per name in ``extra`` (``'max_objects'`` -> ``--max-objects``, typed like its default), with the defaults
     of ``ensure``'s own signature; calls ``ensure`` and prints the paths it returns.
     """
     defaults = {name: p.default for name, p in inspect.signature(ensure).parameters.items()}
@@ -146,7 +146,7 @@ def generator_cli(ensure: Callable[..., Dict[str, str]], description: str,
     parser.add_argument('--image-size', type=int, nargs=2, default=tuple(defaults['image_size']), metavar=('H', 'W'))
     parser.add_argument('--seed', type=int, default=defaults['seed'])
     for name in extra:
-        parser.add_argument('--' + name.replace('_', '-'), type=int, default=defaults[name])
+        parser.add_argument('--' + name.replace('_', '-'), type=type(defaults[name]), default=defaults[name])
     args = parser.parse_args(argv)
     paths = ensure(args.root, num_train=args.num_train, num_val=args.num_val, image_size=tuple(args.image_size),
                    seed=args.seed, **{name: getattr(args, name) for name in extra})

@@ -1,6 +1,7 @@
 """The task plugin API: the base class and the structures tasks exchange with the core."""
 from .base import Task
 from .collate import concat_instances
+from .size_codec import SizeCodec
 from .targets import Centers, DecodeContext, Grid, grid_to_image
 
-__all__ = ['Task', 'Centers', 'DecodeContext', 'Grid', 'concat_instances', 'grid_to_image']
+__all__ = ['Task', 'Centers', 'DecodeContext', 'Grid', 'SizeCodec', 'concat_instances', 'grid_to_image']

@@ -4,11 +4,16 @@ env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv
                dist_cfg=dict(backend='nccl'))
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50),
+    # log_metric_by_epoch=False: validation scalars are logged at their iteration (not at epoch 0
+    # of an iteration-based training), so tools/plot_curves.py puts them on the loss curves' axis.
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
+# Progress lines with an ETA after iterations 1, 5 and 10, and a summary at the end of training.
+# A config that sets its own custom_hooks keeps this one by listing it too.
+custom_hooks = [dict(type='ProgressHook')]
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 log_level = 'INFO'
 load_from = None

@@ -1,7 +1,7 @@
 """Axis-aligned 2D boxes (CenterNet ``ctdet``): box size and sub-cell offset at each center."""
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 from mmengine.structures import InstanceData
@@ -11,7 +11,7 @@ from centerx.decode import Peaks
 from centerx.decode.peaks import gather_at_peaks
 from centerx.losses import weighted_l1_loss
 from centerx.registry import TASKS
-from centerx.task import Centers, DecodeContext, Grid, Task, grid_to_image
+from centerx.task import Centers, DecodeContext, Grid, SizeCodec, Task, grid_to_image
 
 
 @TASKS.register_module()
@@ -19,13 +19,21 @@ class Box2DTask(Task):
     """2D boxes as center + (w, h) + sub-cell offset.
 
     Ground truth: ``bboxes`` (M, 4) xyxy in network-input pixels.
-    Targets (grid cells): ``size`` (M, 2) = clipped box (w, h); ``offset`` (M, 2) =
+    Targets (grid cells): ``size`` (M, 2) = clipped box (w, h) (their logs with
+    ``size_encoding='log'``); ``offset`` (M, 2) =
     center - floor(center). Boxes are clipped to the grid extent ``[0, W] x [0, H]``
     (the visible part of the object); a box with no visible area, a non-finite box
     or an ignored one places no peak and gets no regression loss.
     Decoded: ``bboxes`` (B, K, 4) xyxy in original-image pixels, clipped to the image.
     Round trip: exact up to float rounding (no quantization: the offset restores the
     sub-cell center).
+
+    Args:
+        size_encoding: ``'linear'`` (CenterNet: the ``size`` map is (w, h) in cells, L1 with
+            weight 0.1) or ``'log'`` (the map is (log w, log h), decoded with ``exp``; L1 on the
+            logs is a relative error, so large and small boxes learn at the same pace; default
+            weight 1.0). See docs/benchmarks.md for the measured difference.
+        name, loss_weights: see :class:`~centerx.task.Task`.
     """
 
     maps = {'size': 2, 'offset': 2}
@@ -33,6 +41,13 @@ class Box2DTask(Task):
     provides = ('bboxes',)
     default_name = 'box2d'
     default_loss_weights = {'size': 0.1, 'offset': 1.0}
+
+    def __init__(self, size_encoding: str = 'linear', name: Optional[str] = None,
+                 loss_weights: Optional[Dict[str, float]] = None) -> None:
+        super().__init__(name=name, loss_weights=loss_weights)
+        self.size_codec = SizeCodec(size_encoding, type(self).__name__)
+        if 'size' not in (loss_weights or {}):
+            self.loss_weights['size'] = self.size_codec.default_weight(self.loss_weights['size'])
 
     def centers(self, gt: InstanceData, grid: Grid) -> Centers:
         H, W = grid.shape
@@ -59,7 +74,8 @@ class Box2DTask(Task):
         """
         own = self.centers(gt, grid)  # identical to ``centers`` when this task placed them
         offset = own.xy - centers.xy_int.to(own.xy.dtype)
-        return {'size': own.sizes, 'offset': offset, 'weight': (centers.valid & own.valid).to(torch.float32)}
+        return {'size': self.size_codec.encode(own.sizes), 'offset': offset,
+                'weight': (centers.valid & own.valid).to(torch.float32)}
 
     def loss(self, preds: Dict[str, Tensor], targets: Dict[str, Tensor], centers: Centers,
              grid: Grid) -> Dict[str, Tensor]:
@@ -85,7 +101,7 @@ class Box2DTask(Task):
         return (decoded['bboxes'] - gt.bboxes).abs().max(dim=1).values
 
     def decode(self, preds: Dict[str, Tensor], peaks: Peaks, ctx: DecodeContext) -> Dict[str, Tensor]:
-        size = gather_at_peaks(preds['size'], peaks)
+        size = self.size_codec.decode(gather_at_peaks(preds['size'], peaks))
         offset = gather_at_peaks(preds['offset'], peaks)
         cx = peaks.xs.to(size.dtype) + offset[..., 0]
         cy = peaks.ys.to(size.dtype) + offset[..., 1]

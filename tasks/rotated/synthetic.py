@@ -236,7 +236,7 @@ class _Scene:
         self.objects: List[SyntheticObject] = []
 
     def place(self, kind: str, center: Sequence[float], heading: float, length: float, width: float,
-              color: Tuple[int, int, int]) -> bool:
+              color: Tuple[int, int, int], difficult_below: float = DIFFICULT_MAX_LENGTH) -> bool:
         """Draw the object unless its centre is off the image or its rectangle overlaps another.
 
         Args:
@@ -244,6 +244,7 @@ class _Scene:
             center: (x, y) pixels.
             heading: direction of the object's front, radians (image frame, y down).
             length, width: extent along / across the heading, pixels.
+            difficult_below: objects whose long side is shorter are marked difficult.
 
         Returns:
             Whether the object was placed.
@@ -264,7 +265,7 @@ class _Scene:
         self.occupied[rows, cols] |= mask
         for part in parts:  # one call per part: fillPoly would leave their overlaps empty
             cv2.fillPoly(self.img, [_fixed(part @ rot.T + (cx, cy))], color, cv2.LINE_8, SHIFT)
-        difficult = int(max(length, width) < DIFFICULT_MAX_LENGTH)
+        difficult = int(max(length, width) < difficult_below)
         self.objects.append(SyntheticObject(label=self.classes.index(kind), name=kind, poly=poly.reshape(8),
                                             difficult=difficult, color=tuple(int(v) for v in color)))
         return True
@@ -281,20 +282,21 @@ def _random_center(rng: np.random.Generator, hw: Tuple[int, int], where: Optiona
     return x, y
 
 
-def _parking_lot(scene: _Scene, rng: np.random.Generator) -> None:
-    """Rows of touching-but-not-overlapping cars, perpendicular or parallel to the row."""
+def _parking_lot(scene: _Scene, rng: np.random.Generator, zoom: float = 1.0) -> None:
+    """Rows of touching-but-not-overlapping cars, perpendicular or parallel to the row
+    (every length multiplied by ``zoom``)."""
     h, w = scene.hw
     row_dir = rng.uniform(0.0, math.pi)
     u = np.array([math.cos(row_dir), math.sin(row_dir)])
     v = np.array([-u[1], u[0]])
-    length, width = rng.uniform(8.5, 12.5), rng.uniform(4.2, 5.8)
+    length, width = zoom * rng.uniform(8.5, 12.5), zoom * rng.uniform(4.2, 5.8)
     perpendicular = rng.uniform() < 0.7
-    gap = rng.uniform(1.0, 2.5)
+    gap = zoom * rng.uniform(1.0, 2.5)
     pitch = (width if perpendicular else length) + gap
     depth = (length if perpendicular else width) + gap
     n_rows, n_cols = int(rng.integers(1, 4)), int(rng.integers(4, 13))
     origin = np.array(_random_center(rng, (h, w)))
-    aisle = rng.uniform(2.0, 9.0)
+    aisle = zoom * rng.uniform(2.0, 9.0)
     for r in range(n_rows):
         offset = r * depth + (r // 2) * aisle
         for c in range(n_cols):
@@ -304,27 +306,28 @@ def _parking_lot(scene: _Scene, rng: np.random.Generator) -> None:
             axis = row_dir + (math.pi / 2 if perpendicular else 0.0) + rng.normal(0.0, 0.03)
             heading = axis + (math.pi if rng.uniform() < 0.5 else 0.0)
             scene.place('small-vehicle', center, heading, length * rng.uniform(0.95, 1.05), width,
-                        _color('small-vehicle', rng))
+                        _color('small-vehicle', rng), difficult_below=zoom * DIFFICULT_MAX_LENGTH)
 
 
-def _truck_row(scene: _Scene, rng: np.random.Generator) -> None:
-    """Two to five large vehicles side by side."""
+def _truck_row(scene: _Scene, rng: np.random.Generator, zoom: float = 1.0) -> None:
+    """Two to five large vehicles side by side (lengths multiplied by ``zoom``)."""
     heading = rng.uniform(0.0, 2.0 * math.pi)
-    length, width = rng.uniform(20.0, 34.0), rng.uniform(6.0, 9.0)
-    step = np.array([-math.sin(heading), math.cos(heading)]) * (width + rng.uniform(1.0, 3.0))
+    length, width = zoom * rng.uniform(20.0, 34.0), zoom * rng.uniform(6.0, 9.0)
+    step = np.array([-math.sin(heading), math.cos(heading)]) * (width + zoom * rng.uniform(1.0, 3.0))
     origin = np.array(_random_center(rng, scene.hw))
     for k in range(int(rng.integers(2, 6))):
         scene.place('large-vehicle', origin + k * step, heading + rng.normal(0.0, 0.02), length, width,
-                    _color('large-vehicle', rng))
+                    _color('large-vehicle', rng), difficult_below=zoom * DIFFICULT_MAX_LENGTH)
 
 
 def _single(scene: _Scene, rng: np.random.Generator, kind: str, water: Optional[np.ndarray],
-            tiny: bool = False) -> None:
-    """One object of ``kind`` at a random free place (a few attempts)."""
+            tiny: bool = False, zoom: float = 1.0, plane_span: Tuple[float, float] = (0.8, 1.1)) -> None:
+    """One object of ``kind`` at a random free place (a few attempts); lengths multiplied by
+    ``zoom``, plane wing spans drawn as ``plane_span`` times the plane's length."""
     for _ in range(5):
         if kind == 'plane':
             length = rng.uniform(24.0, 52.0)
-            width = length * rng.uniform(0.8, 1.1)
+            width = length * rng.uniform(*plane_span)
         elif kind == 'ship':
             length = rng.uniform(18.0, 64.0)
             width = max(length / rng.uniform(3.0, 6.0), 3.2)
@@ -336,13 +339,14 @@ def _single(scene: _Scene, rng: np.random.Generator, kind: str, water: Optional[
         else:
             length, width = rng.uniform(8.0, 13.0), rng.uniform(4.0, 6.0)
         center = _random_center(rng, scene.hw, water if kind == 'ship' else None)
-        if scene.place(kind, center, rng.uniform(0.0, 2.0 * math.pi), length, width, _color(kind, rng)):
+        if scene.place(kind, center, rng.uniform(0.0, 2.0 * math.pi), zoom * length, zoom * width,
+                       _color(kind, rng), difficult_below=zoom * DIFFICULT_MAX_LENGTH):
             return
 
 
 def render_image(rng: np.random.Generator, image_size: Tuple[int, int] = (256, 256),
-                 classes: Sequence[str] = SYNTHETIC_CLASSES, empty: bool = False
-                 ) -> Tuple[np.ndarray, List[SyntheticObject]]:
+                 classes: Sequence[str] = SYNTHETIC_CLASSES, empty: bool = False, zoom: float = 1.0,
+                 plane_span: Tuple[float, float] = (0.8, 1.1)) -> Tuple[np.ndarray, List[SyntheticObject]]:
     """Render one synthetic aerial image.
 
     Args:
@@ -350,6 +354,11 @@ def render_image(rng: np.random.Generator, image_size: Tuple[int, int] = (256, 2
         image_size: (H, W).
         classes: object kinds to draw, a subset of :data:`SYNTHETIC_CLASSES`.
         empty: draw the background only.
+        zoom: ground resolution: every object size, gap and aisle is multiplied by it and the
+            object counts divided by its square (the same scenes seen closer); the
+            ``difficult`` threshold scales with it.
+        plane_span: range of a plane's wing span as a fraction of its length (about square
+            by default; below 1 planes are longer than wide, so their long edge is the fuselage).
 
     Returns:
         image: (H, W, 3) uint8 RGB.
@@ -360,7 +369,7 @@ def render_image(rng: np.random.Generator, image_size: Tuple[int, int] = (256, 2
     scene = _Scene(img, classes)
     if empty:
         return img, []
-    scale = hw[0] * hw[1] / 65536.0  # object counts are per 256x256
+    scale = hw[0] * hw[1] / 65536.0 / zoom  # object counts are per 256x256 at zoom 1
     has = set(classes)
 
     def count(low: int, high: int) -> int:
@@ -368,22 +377,22 @@ def render_image(rng: np.random.Generator, image_size: Tuple[int, int] = (256, 2
 
     if 'plane' in has and rng.uniform() < 0.4:
         for _ in range(count(1, 4)):
-            _single(scene, rng, 'plane', water)
+            _single(scene, rng, 'plane', water, zoom=zoom, plane_span=plane_span)
     if 'ship' in has and (water is not None or rng.uniform() < 0.2):
         for _ in range(count(1, 6)):
-            _single(scene, rng, 'ship', water)
+            _single(scene, rng, 'ship', water, zoom=zoom)
     if 'large-vehicle' in has:
         if rng.uniform() < 0.35:
-            _truck_row(scene, rng)
+            _truck_row(scene, rng, zoom)
         for _ in range(count(0, 3)):
-            _single(scene, rng, 'large-vehicle', water)
+            _single(scene, rng, 'large-vehicle', water, zoom=zoom)
     if 'small-vehicle' in has:
         for _ in range(count(0, 2)):
-            _parking_lot(scene, rng)
+            _parking_lot(scene, rng, zoom)
         for _ in range(count(0, 8)):
-            _single(scene, rng, 'small-vehicle', water)
+            _single(scene, rng, 'small-vehicle', water, zoom=zoom)
         for _ in range(count(0, 3)):
-            _single(scene, rng, 'small-vehicle', water, tiny=True)
+            _single(scene, rng, 'small-vehicle', water, tiny=True, zoom=zoom)
     return scene.img, scene.objects
 
 
@@ -393,8 +402,8 @@ def image_name(split: str, index: int) -> str:
 
 
 def render_sample(split: str, index: int, seed: int = 0, image_size: Tuple[int, int] = (256, 256),
-                  classes: Sequence[str] = SYNTHETIC_CLASSES, empty_every: int = 25
-                  ) -> Tuple[np.ndarray, List[SyntheticObject]]:
+                  classes: Sequence[str] = SYNTHETIC_CLASSES, empty_every: int = 25, zoom: float = 1.0,
+                  plane_span: Tuple[float, float] = (0.8, 1.1)) -> Tuple[np.ndarray, List[SyntheticObject]]:
     """Image ``index`` of ``split`` exactly as :func:`ensure_synthetic_dota` writes it.
 
     Returns:
@@ -402,7 +411,7 @@ def render_sample(split: str, index: int, seed: int = 0, image_size: Tuple[int, 
     """
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), _SPLIT_CODES[split], int(index)]))
     empty = empty_every > 0 and index % empty_every == 1
-    return render_image(rng, image_size, classes, empty)
+    return render_image(rng, image_size, classes, empty, zoom=zoom, plane_span=plane_span)
 
 
 def format_label_lines(objects: Sequence[SyntheticObject]) -> str:
@@ -422,7 +431,8 @@ def _write_split(out_dir: str, split: str, num_images: int, params: dict) -> Non
     os.makedirs(ann_dir)
     for i in range(num_images):
         img, objects = render_sample(split, i, params['seed'], tuple(params['image_size']),
-                                     params['classes'], params['empty_every'])
+                                     params['classes'], params['empty_every'], params.get('zoom', 1.0),
+                                     tuple(params.get('plane_span', (0.8, 1.1))))
         name = image_name(split, i)
         ok, buf = cv2.imencode('.png', cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
                                [cv2.IMWRITE_PNG_COMPRESSION, 1])
@@ -450,8 +460,8 @@ def synthetic_dota_paths(root: str) -> Dict[str, str]:
 
 def ensure_synthetic_dota(root: str, num_train: int = 240, num_val: int = 60,
                           image_size: Tuple[int, int] = (256, 256), seed: int = 0,
-                          classes: Sequence[str] = SYNTHETIC_CLASSES, empty_every: int = 25
-                          ) -> Dict[str, str]:
+                          classes: Sequence[str] = SYNTHETIC_CLASSES, empty_every: int = 25,
+                          zoom: float = 1.0, plane_span: Tuple[float, float] = (0.8, 1.1)) -> Dict[str, str]:
     """Generate the synthetic DOTA dataset at ``root`` unless it is already complete.
 
     Args:
@@ -465,6 +475,9 @@ def ensure_synthetic_dota(root: str, num_train: int = 240, num_val: int = 60,
             order of :class:`~tasks.rotated.dota_dataset.DotaDataset` with
             ``metainfo=dict(classes=classes)``).
         empty_every: images with index ``i % empty_every == 1`` have no objects (0: none).
+        zoom: object scale (see :func:`render_image`); 1 gives DOTA-like tiny vehicles
+            (about 10x5 px), 2 objects that a 256-px, stride-4 model resolves (the CPU demo).
+        plane_span: wing span / length range of the planes (see :func:`render_image`).
 
     Returns:
         :func:`synthetic_dota_paths` of ``root`` (absolute).
@@ -475,9 +488,15 @@ def ensure_synthetic_dota(root: str, num_train: int = 240, num_val: int = 60,
     if num_train < 0 or num_val < 0 or min(image_size) < 64 or empty_every < 0:
         raise ValueError('need num_train, num_val, empty_every >= 0 and image sides >= 64, got '
                          f'{num_train}, {num_val}, {empty_every}, {tuple(image_size)}')
+    span = (float(plane_span[0]), float(plane_span[1]))
+    if not (math.isfinite(zoom) and 0.25 <= zoom <= 8.0) or not 0.2 <= span[0] <= span[1] <= 2.0:
+        raise ValueError(f'need 0.25 <= zoom <= 8 and 0.2 <= plane_span[0] <= plane_span[1] <= 2, got '
+                         f'zoom={zoom}, plane_span={tuple(plane_span)}')
     params = dict(version=FORMAT_VERSION, num_train=int(num_train), num_val=int(num_val),
                   image_size=[int(image_size[0]), int(image_size[1])], seed=int(seed),
                   classes=classes, empty_every=int(empty_every))
+    if zoom != 1.0 or span != (0.8, 1.1):  # the defaults keep the markers of existing datasets valid
+        params.update(zoom=float(zoom), plane_span=list(span))
     root = os.path.abspath(root)
 
     def write(tmp: str) -> None:
@@ -491,7 +510,7 @@ def ensure_synthetic_dota(root: str, num_train: int = 240, num_val: int = 60,
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """``python -m tasks.rotated.synthetic --root DIR [--num-train N --num-val M ...]``."""
-    generator_cli(ensure_synthetic_dota, __doc__.split('\n')[0], extra=(), argv=argv)
+    generator_cli(ensure_synthetic_dota, __doc__.split('\n')[0], extra=('zoom',), argv=argv)
 
 
 if __name__ == '__main__':

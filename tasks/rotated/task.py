@@ -11,7 +11,7 @@ from torch import Tensor
 from centerx.decode import Peaks, gather_at_peaks
 from centerx.losses import weighted_l1_loss, weighted_smooth_l1_loss
 from centerx.registry import TASKS
-from centerx.task import Centers, DecodeContext, Grid, Task, grid_to_image
+from centerx.task import Centers, DecodeContext, Grid, SizeCodec, Task, grid_to_image
 
 from .geometry import poly_to_rbox, rbox_to_poly
 
@@ -30,7 +30,8 @@ class RotatedBoxTask(Task):
     fixed, ``(w, h, 2θ)`` is unique for every non-square rectangle. Squares remain
     ambiguous by ``π/2``, which describes the same point set.
 
-    Targets (grid cells): ``size`` (M, 2) = (w, h); ``angle`` (M, 2) = (cos 2θ, sin 2θ);
+    Targets (grid cells): ``size`` (M, 2) = (w, h) (their logs with ``size_encoding='log'``);
+    ``angle`` (M, 2) = (cos 2θ, sin 2θ);
     ``offset`` (M, 2) = center - floor(center). The peak kernel sees ``sizes = (w, h)``
     and ``angles = θ`` (so ``RotatedEllipticalGaussian`` follows the box).
 
@@ -50,17 +51,23 @@ class RotatedBoxTask(Task):
     default_name = 'rotated'
     default_loss_weights = {'size': 0.1, 'angle': 1.0, 'offset': 1.0}
 
-    def __init__(self, angle_loss: str = 'l1', name: Optional[str] = None,
+    def __init__(self, angle_loss: str = 'l1', size_encoding: str = 'linear', name: Optional[str] = None,
                  loss_weights: Optional[Dict[str, float]] = None) -> None:
         """Args:
             angle_loss: ``'l1'`` or ``'smooth_l1'`` (beta 1: quadratic over the whole range of
                 the (cos 2θ, sin 2θ) targets, so its gradient grows with the error).
+            size_encoding: ``'linear'`` ((w, h) in cells, L1 weight 0.1) or ``'log'`` ((log w,
+                log h), decoded with ``exp``, L1 weight 1.0 by default): see
+                :class:`~centerx.task.SizeCodec`.
             name, loss_weights: see :class:`~centerx.task.Task`.
         """
         super().__init__(name=name, loss_weights=loss_weights)
         if angle_loss not in ('l1', 'smooth_l1'):
             raise ValueError(f"RotatedBoxTask: angle_loss must be 'l1' or 'smooth_l1', got {angle_loss!r}")
         self.angle_loss = angle_loss
+        self.size_codec = SizeCodec(size_encoding, type(self).__name__)
+        if 'size' not in (loss_weights or {}):
+            self.loss_weights['size'] = self.size_codec.default_weight(self.loss_weights['size'])
 
     def rboxes(self, gt: InstanceData, grid: Grid) -> Tensor:
         """(M, 5) canonical rotated boxes of the ground truth, in grid cells."""
@@ -82,7 +89,8 @@ class RotatedBoxTask(Task):
 
     def encode(self, gt: InstanceData, centers: Centers, grid: Grid) -> Dict[str, Tensor]:
         theta2 = 2 * centers.angles
-        return {'size': centers.sizes, 'angle': torch.stack([torch.cos(theta2), torch.sin(theta2)], dim=1),
+        return {'size': self.size_codec.encode(centers.sizes),
+                'angle': torch.stack([torch.cos(theta2), torch.sin(theta2)], dim=1),
                 'offset': centers.offset, 'weight': centers.valid.to(torch.float32)}
 
     def loss(self, preds: Dict[str, Tensor], targets: Dict[str, Tensor], centers: Centers,
@@ -118,7 +126,7 @@ class RotatedBoxTask(Task):
         return dist.min(dim=2).values.max(dim=1).values
 
     def decode(self, preds: Dict[str, Tensor], peaks: Peaks, ctx: DecodeContext) -> Dict[str, Tensor]:
-        size = gather_at_peaks(preds['size'], peaks)
+        size = self.size_codec.decode(gather_at_peaks(preds['size'], peaks))
         angle = gather_at_peaks(preds['angle'], peaks)
         offset = gather_at_peaks(preds['offset'], peaks)
         cx = peaks.xs.to(size.dtype) + offset[..., 0]

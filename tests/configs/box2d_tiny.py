@@ -47,4 +47,4 @@ test_cfg = dict(type='TestLoop')
 default_hooks = dict(logger=dict(type='LoggerHook', interval=1),
                      checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=5))
 log_processor = dict(by_epoch=False, window_size=1)
-custom_hooks = [dict(type='RecordLossesHook')]
+custom_hooks = [dict(type='ProgressHook'), dict(type='RecordLossesHook')]

@@ -1,4 +1,4 @@
-"""Backbones (ResNet, DLA-34, TinyBackbone) and necks (DeconvNeck, DLAUpNeck)."""
+"""Backbones (ResNet, DLA-34, TinyBackbone) and necks (DeconvNeck, DLAUpNeck, SkipUpNeck)."""
 from __future__ import annotations
 
 import pytest
@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from centerx.models.backbones import DLA, ResNet, TinyBackbone
-from centerx.models.necks import DeconvNeck, DLAUpNeck
+from centerx.models.necks import DeconvNeck, DLAUpNeck, SkipUpNeck
 from centerx.models.necks.dla_up import IDAUp
 
 
@@ -214,6 +214,37 @@ def test_deconv_bilinear_init_keeps_constant_interior() -> None:
         assert torch.allclose(up(x)[..., 1:-1, 1:-1], ref[..., 1:-1, 1:-1], atol=1e-5)
 
 
+@pytest.mark.parametrize('hw', [(64, 64), (72, 40)])
+def test_skip_up_neck_shape_any_input(hw) -> None:
+    backbone = ResNet(18, base_channels=8)
+    neck = SkipUpNeck(backbone.out_channels, out_channels=(24, 16, 12))
+    out = neck(backbone(torch.randn(2, 3, *hw)))
+    assert neck.out_channels == 12 and neck.first_level == 0
+    assert tuple(out.shape) == (2, 12, -(-hw[0] // 4), -(-hw[1] // 4))  # the stride-4 level's size
+    two = SkipUpNeck(backbone.out_channels, out_channels=10, final_conv=False)
+    assert tuple(two(backbone(torch.randn(1, 3, 64, 64))).shape) == (1, 10, 16, 16)
+    assert SkipUpNeck((8, 16, 32), out_channels=(8, 8)).first_level == 0
+    with pytest.raises(ValueError, match='3 stages need 4 backbone levels'):
+        SkipUpNeck((8, 16, 32))
+
+
+def test_skip_up_neck_uses_the_fine_levels() -> None:
+    """A change in the stride-4 backbone map reaches the output through the skip (the deconv
+    neck, which reads only stride 32, cannot see it)."""
+    torch.manual_seed(0)
+    neck = SkipUpNeck((4, 8, 16, 32), out_channels=(8, 8, 8), final_conv=False).eval()
+    feats = [torch.randn(1, c, 32 >> i, 32 >> i) for i, c in enumerate((4, 8, 16, 32))]
+    base = neck(feats)
+    feats[0] = feats[0].clone()
+    feats[0][..., 5, 7] += 10.0
+    diff = (neck(feats) - base).abs().sum(1)[0]
+    assert diff[5, 7] > 0 and diff.count_nonzero() == 1  # 1x1 lateral, no final conv: that cell only
+    up = neck.stages[0].up
+    x = torch.randn(1, 8, 6, 6)
+    ref = F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=False)
+    assert torch.allclose(up(x)[..., 1:-1, 1:-1], ref[..., 1:-1, 1:-1], atol=1e-5)
+
+
 @pytest.mark.parametrize('factor', [2, 4])
 def test_ida_up_bilinear_upsamplers(factor: int) -> None:
     up = IDAUp(4, (4, 4), (1, factor)).up[1]
@@ -233,7 +264,7 @@ def test_registered_in_models_registry() -> None:
     neck = MODELS.build(dict(type='DeconvNeck', in_channels=8, out_channels=4))
     backbone = MODELS.build(dict(type='TinyBackbone'))
     assert isinstance(neck, DeconvNeck) and isinstance(backbone, TinyBackbone)
-    for name in ('ResNet', 'DLA', 'DLAUpNeck'):
+    for name in ('ResNet', 'DLA', 'DLAUpNeck', 'SkipUpNeck'):
         assert MODELS.get(name) is not None
 
 
@@ -244,3 +275,7 @@ def test_dla_with_neck_has_no_unused_parameters() -> None:
     neck(backbone(torch.randn(1, 3, 64, 64))).mean().backward()
     unused = [n for n, p in [*backbone.named_parameters(), *neck.named_parameters()] if p.grad is None]
     assert unused == []
+    backbone = ResNet(18, base_channels=8)
+    neck = SkipUpNeck(backbone.out_channels, out_channels=8)
+    neck(backbone(torch.randn(1, 3, 64, 64))).mean().backward()
+    assert [n for n, p in [*backbone.named_parameters(), *neck.named_parameters()] if p.grad is None] == []

@@ -1,24 +1,16 @@
 """Smoke test of tools/benchmark_encode.py at a tiny size."""
-import importlib.util
-import os.path as osp
-import sys
-
+import pytest
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+@pytest.fixture(scope='module')
+def be(load_tool):
+    return load_tool('benchmark_encode')
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location('benchmark_encode', osp.join(ROOT, 'tools', 'benchmark_encode.py'))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_quick_run_agrees_with_baselines(capsys):
+def test_quick_run_agrees_with_baselines(be, capsys):
     threads = torch.get_num_threads()
-    rows = _load().main(['--quick'])
+    rows = be.main(['--quick'])
     assert torch.get_num_threads() == threads
     assert [r.name.split()[0] for r in rows] == ['encode', 'encode', 'decode']
     for row in rows:
@@ -27,8 +19,7 @@ def test_quick_run_agrees_with_baselines(capsys):
     assert 'max abs diff' in capsys.readouterr().out
 
 
-def test_baseline_matches_centerx_with_border_boxes():
-    be = _load()
+def test_baseline_matches_centerx_with_border_boxes(be):
     images = be.make_images(3, 40, 64, 5, 1.0, 80.0, seed=1)
     images[0].bboxes[0] = [-10, -10, 0, 5]   # no visible area: no peak, no targets
     images[1].bboxes[0] = [60, 60, 90, 90]   # partly outside: clipped

@@ -1,27 +1,13 @@
 """Smoke test of tools/benchmark_rotated.py at a tiny size."""
-import importlib.util
-import os.path as osp
-import sys
-
 import numpy as np
 import pytest
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
 
 @pytest.fixture(scope='module')
-def br():
+def br(load_tool):
     """The benchmark module, loaded once (importing torch / centerx / shapely dominates a cold start)."""
-    return _load()
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location('benchmark_rotated', osp.join(ROOT, 'tools', 'benchmark_rotated.py'))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('benchmark_rotated')
 
 
 def test_quick_run_agrees_with_baselines(br, capsys):

@@ -26,12 +26,13 @@ from tasks.box2d.synthetic import ensure_synthetic_coco
 BATCH = 5
 
 
-def build_model(classes) -> CenterNet:
+def build_model(classes, size_encoding: str = 'linear') -> CenterNet:
     """A seeded CPU CenterNet: TinyBackbone + DeconvNeck, one 'objects' head with Box2DTask."""
     torch.manual_seed(0)
     model = CenterNet(backbone=dict(type='TinyBackbone', channels=(8, 8, 16, 16)),
                       neck=dict(type='DeconvNeck', out_channels=(8, 8, 8)),
-                      heads=[dict(name='objects', tasks=[dict(type='Box2DTask')], head_conv=8)],
+                      heads=[dict(name='objects', tasks=[dict(type='Box2DTask', size_encoding=size_encoding)],
+                                  head_conv=8)],
                       classes=tuple(classes))
     return model.eval()
 
@@ -130,6 +131,12 @@ def check(metrics, collisions: int, misses: int, num_gt: int, extra: int, min_gt
 def test_roundtrip_identity_input(synthetic) -> None:
     pipeline = [LoadImage(), CenterAffine(input_size=(256, 256)), PackDetInputs()]
     check(*run_roundtrip(synthetic, pipeline, build_model))
+
+
+def test_roundtrip_log_size_flipped_letterbox(synthetic) -> None:
+    """size_encoding='log' round-trips exactly too (the map holds log w, log h)."""
+    pipeline = [LoadImage(), RandomFlip(prob=1.0), CenterAffine(input_size=(224, 288)), PackDetInputs()]
+    check(*run_roundtrip(synthetic, pipeline, lambda classes: build_model(classes, 'log')))
 
 
 def test_roundtrip_letterbox(synthetic) -> None:

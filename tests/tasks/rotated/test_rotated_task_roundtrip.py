@@ -282,9 +282,10 @@ def random_rboxes(n: int, seed: int, shape=(64, 64)) -> torch.Tensor:
     return torch.cat([xy, w[:, None], h[:, None], theta[:, None]], 1)
 
 
+@pytest.mark.parametrize('size_encoding', ['linear', 'log'])
 @pytest.mark.parametrize('seed', [0, 1])
-def test_angle_periodicity(seed: int) -> None:
-    task = RotatedBoxTask()
+def test_angle_periodicity(seed: int, size_encoding: str) -> None:
+    task = RotatedBoxTask(size_encoding=size_encoding)
     base = random_rboxes(200, seed)
     variants = {
         'theta': base,

@@ -1,6 +1,7 @@
 """Synthetic DOTA generator: determinism, label contract, drawn pixels, concurrency."""
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 from pathlib import Path
@@ -172,3 +173,34 @@ def test_cli_and_class_subset(tmp_path: Path, capsys) -> None:
     ensure_synthetic_dota(str(root), num_train=6, num_val=0, classes=('ship',), empty_every=0)
     found = [parse_dota_label_file(p, ('ship',)) for p in sorted((root / 'train' / 'labelTxt').iterdir())]
     assert sum(len(f) for f in found) > 0
+
+
+def _rbox_sides(root: Path) -> tuple:
+    files = [parse_dota_label_file(p, SYNTHETIC_CLASSES) for p in sorted((root / 'train' / 'labelTxt').iterdir())]
+    polys = np.concatenate([f.polys for f in files]).reshape(-1, 4, 2).astype(np.float64)
+    e1 = np.linalg.norm(polys[:, 1] - polys[:, 0], axis=1)
+    e2 = np.linalg.norm(polys[:, 2] - polys[:, 1], axis=1)
+    return (np.maximum(e1, e2), np.minimum(e1, e2), np.concatenate([f.labels for f in files]),
+            np.concatenate([f.difficult for f in files]), len(files))
+
+
+def test_zoom_and_plane_span(generated: Path, tmp_path: Path) -> None:
+    """zoom=2 doubles every object size (the difficult threshold with it), keeps scenes dense,
+    records itself in the marker; plane_span makes planes longer than wide."""
+    root = tmp_path / 'zoom2'
+    ensure_synthetic_dota(str(root), **dict(KWARGS, zoom=2.0, plane_span=(0.6, 0.7)))
+    long1, short1, labels1, diff1, n = _rbox_sides(generated)
+    long2, short2, labels2, diff2, _ = _rbox_sides(root)
+    small = SYNTHETIC_CLASSES.index('small-vehicle')
+    assert 1.8 < np.median(long2[labels2 == small]) / np.median(long1[labels1 == small]) < 2.2
+    assert np.mean(short2 < 8) < 0.2 < np.mean(short1 < 8)  # most objects resolvable at stride 4
+    assert (long2[diff2 == 1] < 16.0).all() and (long2[diff2 == 0] >= 16.0).all()
+    assert len(long2) / n > 5  # still several objects per image
+    plane = labels2 == SYNTHETIC_CLASSES.index('plane')
+    assert plane.sum() > 0
+    np.testing.assert_array_less(short2[plane] / long2[plane], 0.75)
+    marker = json.loads((root / '.complete').read_text())
+    assert marker['zoom'] == 2.0 and marker['plane_span'] == [0.6, 0.7]
+    assert 'zoom' not in json.loads((generated / '.complete').read_text())  # defaults: old markers valid
+    with pytest.raises(ValueError, match='zoom'):
+        ensure_synthetic_dota(str(tmp_path / 'bad'), zoom=0.0)
