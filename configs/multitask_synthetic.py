@@ -1,14 +1,15 @@
 # Three heads on one backbone, trained on three datasets annotated for different tasks:
 #   shapes   - 5 shape classes, 2D boxes            (synthetic COCO,      data/synthetic_box2d/)
-#   vehicles - 4 aerial classes, rotated boxes      (synthetic DOTA,      data/synthetic_dota/)
+#   vehicles - 4 aerial classes, rotated boxes      (synthetic DOTA,      data/synthetic_dota_zoom2/)
 #   person   - 'person', 2D boxes + 17 keypoints    (synthetic COCO pose, data/synthetic_pose/)
-# The training set is a MultiSourceDataset of the three (generated on first use, small); every
+# The training set is a MultiSourceDataset of the three (generated on first use with the single-task
+# demos' parameters, so both share the same files and validation sets); every
 # image trains only the heads whose center task it is annotated for (a DOTA image has no
 # 'bboxes', so it adds no loss to the shapes and person heads; see docs/mixing_heads.md). The
 # validation set mixes the three val splits and PerSourceMetric reports COCO box AP, DOTA mAP
 # and COCO keypoint AP together (shapes/coco/bbox_mAP, vehicles/dota/mAP, people/coco/kpt_AP ...).
-# Reduced-width ResNet-18 (24/48/96/192 channels), 256x256, batch 16, 600 iterations: about half an
-# hour on one CPU thread (0.85 s per 4 images), faster with more threads or a GPU.
+# Reduced-width ResNet-18 (24/48/96/192 channels) with the skip neck, 256x256, batch 8, 1200
+# iterations (see docs/benchmarks.md for the time and results).
 _base_ = ['_base_/models/centernet_resnet18_w24.py', '_base_/datasets/cpu_demo_loaders.py',
           '_base_/schedules/cpu_demo.py']
 
@@ -20,16 +21,17 @@ classes = shape_classes + vehicle_classes + person_classes
 flip_pairs = [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10], [11, 12], [13, 14], [15, 16]]
 
 shapes_root = 'data/synthetic_box2d/'
-vehicles_root = 'data/synthetic_dota/'
+vehicles_root = 'data/synthetic_dota_zoom2/'
 people_root = 'data/synthetic_pose/'
 image_size = (256, 256)
 # small sets (a few hundred images each); the three sizes set how often each source is drawn
-shapes_synthetic = dict(root=shapes_root, num_train=300, num_val=50, image_size=image_size, seed=0,
+shapes_synthetic = dict(root=shapes_root, num_train=600, num_val=100, image_size=image_size, seed=0,
                         classes=shape_classes)
-vehicles_synthetic = dict(root=vehicles_root, num_train=300, num_val=50, image_size=image_size, seed=0)
-people_synthetic = dict(root=people_root, num_train=300, num_val=50, image_size=image_size, seed=0)
+vehicles_synthetic = dict(root=vehicles_root, num_train=600, num_val=100, image_size=image_size, seed=0, zoom=2.0,
+                          plane_span=(0.6, 0.8))  # as configs/rotated_synthetic.py
+people_synthetic = dict(root=people_root, num_train=600, num_val=100, image_size=image_size, seed=0)
 input_size = (256, 256)
-max_iters = 600
+max_iters = 1200
 
 model = dict(
     classes=classes,
@@ -39,7 +41,7 @@ model = dict(
              tasks=[dict(type='Box2DTask', loss_weights=dict(size=0.1, offset=1.0))],
              kernel=dict(type='CornerNetGaussian', min_overlap=0.7), head_conv=48),
         dict(name='vehicles', classes=vehicle_classes,
-             tasks=[dict(type='RotatedBoxTask', loss_weights=dict(size=0.1, angle=1.0, offset=1.0))],
+             tasks=[dict(type='RotatedBoxTask', size_encoding='log', loss_weights=dict(size=1.0, angle=1.0, offset=1.0))],
              kernel=dict(type='RotatedEllipticalGaussian', alpha=0.54), head_conv=48),
         # several tasks on one head: Box2DTask places the peaks, KeypointTask regresses at them
         dict(name='person', classes=person_classes,
@@ -99,14 +101,13 @@ val_evaluator = dict(type='PerSourceMetric', metrics=dict(
     people=dict(type='CocoKeypointsMetric')))
 test_evaluator = val_evaluator
 
-optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-3), clip_grad=dict(max_norm=35))
+# The single-task demos' schedule (_base_/schedules/cpu_demo.py: Adam 2e-3, batch 8, warm-up 100,
+# cosine), stretched to max_iters: each head sees a third of the batches.
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters, eta_min=1e-5),
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(type='CosineAnnealingLR', by_epoch=False, begin=100, end=max_iters, eta_min=1e-5),
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
 default_hooks = dict(logger=dict(type='LoggerHook', interval=20),
-                     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=300, max_keep_ckpts=2))
+                     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=600, max_keep_ckpts=2))
 log_processor = dict(by_epoch=False)

@@ -105,7 +105,7 @@ def _shape_color(rng: np.random.Generator) -> Tuple[int, int, int]:
 
 
 def render_image(rng: np.random.Generator, image_size: Tuple[int, int], classes: Sequence[str],
-                 num_objects: int) -> Tuple[np.ndarray, List[dict]]:
+                 num_objects: int, min_diameter: float = 8.0) -> Tuple[np.ndarray, List[dict]]:
     """Render one synthetic image.
 
     Args:
@@ -113,6 +113,7 @@ def render_image(rng: np.random.Generator, image_size: Tuple[int, int], classes:
         image_size: (H, W).
         classes: shape kinds, index = label.
         num_objects: how many shapes to try to place (fewer if placement fails).
+        min_diameter: shape diameters are log-uniform from this to half the image side (px).
 
     Returns:
         image: (H, W, 3) uint8 RGB.
@@ -125,7 +126,8 @@ def render_image(rng: np.random.Generator, image_size: Tuple[int, int], classes:
     owner = np.full(hw, -1, np.int16)  # index of the shape visible at each pixel
     full_area: List[int] = []
     objects: List[dict] = []
-    lo, hi = math.log(8.0), math.log(max(0.5 * min(hw), 9.0))
+    lo = math.log(min_diameter)
+    hi = math.log(max(0.5 * min(hw), min_diameter + 1.0))
     for _ in range(num_objects):
         for _attempt in range(10):
             label = int(rng.integers(len(classes)))
@@ -166,7 +168,7 @@ def _write_split(out_dir: str, split: str, split_code: int, num_images: int, par
         rng = np.random.default_rng(np.random.SeedSequence([params['seed'], split_code, i]))
         empty = params['empty_every'] > 0 and i % params['empty_every'] == 1
         n = 0 if empty else int(rng.integers(1, params['max_objects'] + 1))
-        img, objects = render_image(rng, params['image_size'], classes, n)
+        img, objects = render_image(rng, params['image_size'], classes, n, params.get('min_diameter', 8.0))
         file_name = f'{i + 1:06d}.png'
         ok, buf = cv2.imencode('.png', cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
         if not ok:
@@ -203,7 +205,7 @@ def synthetic_paths(root: str) -> Dict[str, str]:
 def ensure_synthetic_coco(root: str, num_train: int = 160, num_val: int = 40,
                           image_size: Tuple[int, int] = (256, 256), seed: int = 0,
                           classes: Sequence[str] = SHAPES, max_objects: int = 12,
-                          empty_every: int = 20) -> Dict[str, str]:
+                          empty_every: int = 20, min_diameter: float = 8.0) -> Dict[str, str]:
     """Generate the synthetic dataset at ``root`` unless it is already complete.
 
     Args:
@@ -215,6 +217,8 @@ def ensure_synthetic_coco(root: str, num_train: int = 160, num_val: int = 40,
         classes: shape kinds to use, a subset of :data:`SHAPES` (index = label,
             category id = index + 1).
         max_objects: objects per non-empty image are drawn from 1..max_objects.
+        min_diameter: smallest shape diameter in pixels (diameters are log-uniform up to half
+            the image side); 8 gives 61 % COCO-small objects at 256 px, 16 about a third.
         empty_every: images with index ``i % empty_every == 1`` have no objects
             (0 disables).
 
@@ -229,9 +233,13 @@ def ensure_synthetic_coco(root: str, num_train: int = 160, num_val: int = 40,
     if num_train < 0 or num_val < 0 or max_objects < 1 or min(image_size) < 16:
         raise ValueError('need num_train, num_val >= 0, max_objects >= 1 and image sides >= 16, '
                          f'got {num_train}, {num_val}, {max_objects}, {image_size}')
+    if not (math.isfinite(min_diameter) and 4.0 <= min_diameter < 0.5 * min(image_size)):
+        raise ValueError(f'need 4 <= min_diameter < half the image side, got {min_diameter} for {tuple(image_size)}')
     params = dict(version=FORMAT_VERSION, num_train=int(num_train), num_val=int(num_val),
                   image_size=[int(image_size[0]), int(image_size[1])], seed=int(seed),
                   classes=classes, max_objects=int(max_objects), empty_every=int(empty_every))
+    if min_diameter != 8.0:  # the default keeps the markers of existing datasets valid
+        params['min_diameter'] = float(min_diameter)
     root = os.path.abspath(root)
 
     def write(tmp: str) -> None:

@@ -7,7 +7,7 @@ input_size = (64, 64)
 max_iters = 20
 shapes_synthetic = dict(root='data/synthetic_box2d/', num_train=8, num_val=4, image_size=image_size, seed=0,
                         classes=('circle', 'rectangle', 'triangle', 'ellipse', 'star'), max_objects=3)
-vehicles_synthetic = dict(root='data/synthetic_dota/', num_train=8, num_val=4, image_size=image_size, seed=0)
+vehicles_synthetic = dict(root='data/synthetic_dota_zoom2/', num_train=8, num_val=4, image_size=image_size, seed=0)
 people_synthetic = dict(root='data/synthetic_pose/', num_train=8, num_val=4, image_size=image_size, seed=0,
                         max_persons=2)
 

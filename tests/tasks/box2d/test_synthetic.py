@@ -131,3 +131,21 @@ def test_cli(tmp_path: Path, capsys) -> None:
     assert 'train_ann_file' in capsys.readouterr().out
     assert len(load(tmp_path / 'cli', 'val')['images']) == 1
     assert cv2.imread(str(tmp_path / 'cli' / 'train' / '000002.png')).shape == (40, 50, 3)
+
+
+def test_min_diameter(generated: Path, tmp_path: Path) -> None:
+    """min_diameter raises the smallest shape size (boxes cut by the border may still be thin),
+    is recorded in the marker, and is checked."""
+    root = tmp_path / 'big'
+    ensure_synthetic_coco(str(root), **dict(KWARGS, image_size=(256, 256), num_val=0, min_diameter=20.0))
+    anns = load(root, 'train')['annotations']
+    inside = [a['bbox'] for a in anns if a['bbox'][0] > 0 and a['bbox'][1] > 0
+              and a['bbox'][0] + a['bbox'][2] < 256 and a['bbox'][1] + a['bbox'][3] < 256]
+    assert len(inside) > 10
+    assert min(max(w, h) for _, _, w, h in inside) >= 0.8 * 20  # a star's or triangle's box is a bit smaller
+    default = [max(a['bbox'][2:]) for a in load(generated, 'train')['annotations']]
+    assert min(default) < 16
+    assert json.loads((root / '.complete').read_text())['min_diameter'] == 20.0
+    assert 'min_diameter' not in json.loads((generated / '.complete').read_text())
+    with pytest.raises(ValueError, match='min_diameter'):
+        ensure_synthetic_coco(str(tmp_path / 'bad'), min_diameter=200.0)
