@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import pytest
 import torch
@@ -30,17 +30,25 @@ if (TUTORIAL / 'centerx_circles').is_dir():
 IMAGE = (128, 160)  # (H, W) of the network input
 CLASSES = ('a', 'b')
 TASK_TYPES = sorted(TASKS.module_dict)
+#: (task type, extra task arguments, neck type): every registered task with its defaults, plus the
+#: options the demos ship (log sizes, the skip neck), so they get the same tests
+VARIANTS = [(t, {}, 'DeconvNeck') for t in TASK_TYPES] + [
+    ('Box2DTask', dict(size_encoding='log'), 'SkipUpNeck'),
+    ('RotatedBoxTask', dict(size_encoding='log'), 'SkipUpNeck'),
+]
+VARIANT_IDS = [t + ''.join(f'-{k}={v}' for k, v in kw.items()) + ('' if n == 'DeconvNeck' else f'-{n}')
+               for t, kw, n in VARIANTS]
 
 
-def build(task_type: str) -> Tuple[CenterNet, str]:
+def build(task_type: str, task_kwargs: Optional[dict] = None, neck: str = 'DeconvNeck') -> Tuple[CenterNet, str]:
     """A tiny model with one head: the task (after its companion center task, if it needs one)."""
     task_cls = TASKS.get(task_type)
-    tasks_cfg = [dict(type=task_type)]
+    tasks_cfg = [dict(type=task_type, **(task_kwargs or {}))]
     if task_cls.companion is not None:
         tasks_cfg.insert(0, dict(type=task_cls.companion))
     torch.manual_seed(0)
     model = CenterNet(backbone=dict(type='TinyBackbone', channels=(8, 8, 16, 16)),
-                      neck=dict(type='DeconvNeck', out_channels=8),
+                      neck=dict(type=neck, out_channels=8),
                       heads=[dict(name='h', tasks=tasks_cfg, head_conv=8)], classes=CLASSES,
                       test_cfg=dict(topk=64))
     task_name = [t for t in model.heads['h'].tasks.values() if type(t).__name__ == task_type][0].name
@@ -89,32 +97,32 @@ def test_every_task_takes_part(task_type):
     assert model.heads['h'].tasks[name].example_gt(2, IMAGE, torch.Generator()).keys() >= set(task.requires)
 
 
-@pytest.mark.parametrize('task_type', TASK_TYPES)
-def test_forward_backward_is_finite(task_type):
-    model, name = build(task_type)
+@pytest.mark.parametrize('task_type,task_kwargs,neck', VARIANTS, ids=VARIANT_IDS)
+def test_forward_backward_is_finite(task_type, task_kwargs, neck):
+    model, name = build(task_type, task_kwargs, neck)
     losses = check_step(model, samples(model, name, [5, 3]))
     assert all(float(v.detach()) > 0 for k, v in losses.items() if 'heatmap' in k)
 
 
-@pytest.mark.parametrize('task_type', TASK_TYPES)
-def test_empty_ground_truth(task_type):
-    model, name = build(task_type)
+@pytest.mark.parametrize('task_type,task_kwargs,neck', VARIANTS, ids=VARIANT_IDS)
+def test_empty_ground_truth(task_type, task_kwargs, neck):
+    model, name = build(task_type, task_kwargs, neck)
     losses = check_step(model, samples(model, name, [0, 0]))
     regression = {k: float(v.detach()) for k, v in losses.items() if 'heatmap' not in k}
     assert all(v == 0.0 for v in regression.values()), regression
 
 
-@pytest.mark.parametrize('task_type', TASK_TYPES)
-def test_all_ignored(task_type):
-    model, name = build(task_type)
+@pytest.mark.parametrize('task_type,task_kwargs,neck', VARIANTS, ids=VARIANT_IDS)
+def test_all_ignored(task_type, task_kwargs, neck):
+    model, name = build(task_type, task_kwargs, neck)
     losses = check_step(model, samples(model, name, [4, 2], ignore=True))
     regression = {k: float(v.detach()) for k, v in losses.items() if 'heatmap' not in k}
     assert all(v == 0.0 for v in regression.values()), regression
 
 
-@pytest.mark.parametrize('task_type', TASK_TYPES)
-def test_predict_is_finite(task_type):
-    model, name = build(task_type)
+@pytest.mark.parametrize('task_type,task_kwargs,neck', VARIANTS, ids=VARIANT_IDS)
+def test_predict_is_finite(task_type, task_kwargs, neck):
+    model, name = build(task_type, task_kwargs, neck)
     model.eval()
     batch = samples(model, name, [3, 0])
     with torch.no_grad():
@@ -125,10 +133,10 @@ def test_predict_is_finite(task_type):
             assert torch.isfinite(pred.get(key).float()).all(), key
 
 
-@pytest.mark.parametrize('task_type', TASK_TYPES)
-def test_roundtrip(task_type):
+@pytest.mark.parametrize('task_type,task_kwargs,neck', VARIANTS, ids=VARIANT_IDS)
+def test_roundtrip(task_type, task_kwargs, neck):
     """encode -> perfect maps -> decode gives every non-colliding object back."""
-    model, name = build(task_type)
+    model, name = build(task_type, task_kwargs, neck)
     model.eval()
     head = model.heads['h']
     batch = samples(model, name, [6, 4], seed=3)

@@ -233,8 +233,8 @@ def ensure_synthetic_coco(root: str, num_train: int = 160, num_val: int = 40,
     if num_train < 0 or num_val < 0 or max_objects < 1 or min(image_size) < 16:
         raise ValueError('need num_train, num_val >= 0, max_objects >= 1 and image sides >= 16, '
                          f'got {num_train}, {num_val}, {max_objects}, {image_size}')
-    if not (math.isfinite(min_diameter) and 4.0 <= min_diameter < 0.5 * min(image_size)):
-        raise ValueError(f'need 4 <= min_diameter < half the image side, got {min_diameter} for {tuple(image_size)}')
+    if not (math.isfinite(min_diameter) and 4.0 <= min_diameter <= 0.5 * min(image_size)):
+        raise ValueError(f'need 4 <= min_diameter <= half the image side, got {min_diameter} for {tuple(image_size)}')
     params = dict(version=FORMAT_VERSION, num_train=int(num_train), num_val=int(num_val),
                   image_size=[int(image_size[0]), int(image_size[1])], seed=int(seed),
                   classes=classes, max_objects=int(max_objects), empty_every=int(empty_every))

@@ -354,8 +354,9 @@ def render_image(rng: np.random.Generator, image_size: Tuple[int, int] = (256, 2
         image_size: (H, W).
         classes: object kinds to draw, a subset of :data:`SYNTHETIC_CLASSES`.
         empty: draw the background only.
-        zoom: ground resolution: every object size, gap and aisle is multiplied by it and the
-            object counts divided by its square (the same scenes seen closer); the
+        zoom: object scale: every object size, gap and aisle is multiplied by it and the
+            numbers of objects and parking lots per image divided by it (not by its square: the
+            scenes stay dense, about ``zoom`` times more of the image is covered); the
             ``difficult`` threshold scales with it.
         plane_span: range of a plane's wing span as a fraction of its length (about square
             by default; below 1 planes are longer than wide, so their long edge is the fuselage).
