@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Dict, Optional
 
 import torch
 from torch import Tensor
@@ -30,9 +31,12 @@ class SizeCodec:
             raise ValueError(f"{owner}: size_encoding must be one of {self.ENCODINGS}, got {encoding!r}")
         self.encoding = encoding
 
-    def default_weight(self, linear_weight: float) -> float:
-        """The loss weight of the size term when the config sets none: the task's CenterNet
-        weight for ``'linear'``, 1.0 for ``'log'`` (the log error is already relative)."""
+    def size_weight(self, configured: Optional[Dict[str, float]], linear_weight: float) -> float:
+        """The loss weight of a task's size term: the configured one (``loss_weights['size']``)
+        when given, else the task's CenterNet weight for ``'linear'`` and 1.0 for ``'log'``
+        (the log error is already relative)."""
+        if configured and 'size' in configured:
+            return float(configured['size'])
         return linear_weight if self.encoding == 'linear' else 1.0
 
     def encode(self, sizes: Tensor) -> Tensor:

@@ -46,8 +46,7 @@ class Box2DTask(Task):
                  loss_weights: Optional[Dict[str, float]] = None) -> None:
         super().__init__(name=name, loss_weights=loss_weights)
         self.size_codec = SizeCodec(size_encoding, type(self).__name__)
-        if 'size' not in (loss_weights or {}):
-            self.loss_weights['size'] = self.size_codec.default_weight(self.loss_weights['size'])
+        self.loss_weights['size'] = self.size_codec.size_weight(loss_weights, self.loss_weights['size'])
 
     def centers(self, gt: InstanceData, grid: Grid) -> Centers:
         H, W = grid.shape

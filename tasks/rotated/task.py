@@ -66,8 +66,7 @@ class RotatedBoxTask(Task):
             raise ValueError(f"RotatedBoxTask: angle_loss must be 'l1' or 'smooth_l1', got {angle_loss!r}")
         self.angle_loss = angle_loss
         self.size_codec = SizeCodec(size_encoding, type(self).__name__)
-        if 'size' not in (loss_weights or {}):
-            self.loss_weights['size'] = self.size_codec.default_weight(self.loss_weights['size'])
+        self.loss_weights['size'] = self.size_codec.size_weight(loss_weights, self.loss_weights['size'])
 
     def rboxes(self, gt: InstanceData, grid: Grid) -> Tensor:
         """(M, 5) canonical rotated boxes of the ground truth, in grid cells."""
