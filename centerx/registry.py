@@ -34,11 +34,11 @@ from mmengine.registry import Registry
 
 SCOPE = 'centerx'
 
-MODELS = Registry('model', parent=MMENGINE_MODELS, scope=SCOPE, locations=['centerx.models', 'tasks'])
-DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope=SCOPE, locations=['centerx.data', 'tasks'])
+MODELS = Registry('model', parent=MMENGINE_MODELS, scope=SCOPE, locations=['centerx.models'])
+DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope=SCOPE, locations=['centerx.data'])
 DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS, scope=SCOPE)
-TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope=SCOPE, locations=['centerx.data', 'tasks'])
-METRICS = Registry('metric', parent=MMENGINE_METRICS, scope=SCOPE, locations=['centerx.evaluation', 'tasks'])
+TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope=SCOPE, locations=['centerx.data'])
+METRICS = Registry('metric', parent=MMENGINE_METRICS, scope=SCOPE, locations=['centerx.evaluation'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope=SCOPE, locations=['centerx.engine'])
 OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS, scope=SCOPE)
 OPTIM_WRAPPERS = Registry('optim wrapper', parent=MMENGINE_OPTIM_WRAPPERS, scope=SCOPE)
@@ -55,6 +55,6 @@ OPTIM_WRAPPER_CONSTRUCTORS = Registry('optimizer wrapper constructor',
 VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS, scope=SCOPE)
 WEIGHT_INITIALIZERS = Registry('weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS, scope=SCOPE)
 
-TASKS = Registry('task', scope=SCOPE, locations=['tasks'])
+TASKS = Registry('task', scope=SCOPE, locations=[])
 KERNELS = Registry('heatmap kernel', scope=SCOPE, locations=['centerx.heatmap'])
 ANNOTATION_KINDS = Registry('annotation kind', scope=SCOPE, locations=['centerx.data'])

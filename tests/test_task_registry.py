@@ -14,7 +14,7 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
-import tasks  # noqa: F401  (registers the built-in tasks)
+import centerx_tasks  # noqa: F401  (registers the built-in tasks)
 from centerx.decode import extract_peaks
 from centerx.models import CenterNet
 from centerx.registry import TASKS

@@ -60,7 +60,7 @@ from benchmark_common import (Row, baseline_gaussian_radius, concat_ground_truth
 from centerx.decode.peaks import extract_peaks, gather_at_peaks  # noqa: E402
 from centerx.heatmap import CornerNetGaussian, KernelShape, render_gaussians  # noqa: E402
 from centerx.task import Centers, Grid  # noqa: E402
-from tasks.box2d.task import Box2DTask  # noqa: E402
+from centerx_tasks.box2d.task import Box2DTask  # noqa: E402
 
 HEATMAP_TOL = 1e-6
 ENCODE_GOAL = 20.0

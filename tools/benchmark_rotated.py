@@ -26,8 +26,8 @@ Two measurements, both paths timed in the same run on the same seeded data:
 2. DOTA task-1 evaluation time (ms per call) for ``--eval-images`` images with
    ``--eval-dets`` detections and ~``--eval-gts`` ground truths each (15 classes, 5%
    difficult): detections are jittered copies of the GT (IoUs spread around the 0.5
-   threshold, duplicates included) plus random boxes. ``tasks.rotated.dota_eval.eval_dota``
-   (vectorized) against ``tasks.rotated.dota_eval_reference.eval_dota_reference`` (the
+   threshold, duplicates included) plus random boxes. ``centerx_tasks.rotated.dota_eval.eval_dota``
+   (vectorized) against ``centerx_tasks.rotated.dota_eval_reference.eval_dota_reference`` (the
    official script's per-detection loop with one shapely IoU at a time). The script asserts
    identical per-class APs, recalls, precisions and counts.
 
@@ -61,10 +61,10 @@ from benchmark_common import (Row, baseline_gaussian_radius, concat_ground_truth
 from centerx.heatmap import (CornerNetGaussian, Kernel, KernelShape,  # noqa: E402
                              RotatedEllipticalGaussian, render_gaussians)
 from centerx.task import Centers, Grid  # noqa: E402
-from tasks.rotated.dota_eval import DotaEvalResult, eval_dota  # noqa: E402
-from tasks.rotated.dota_eval_reference import eval_dota_reference  # noqa: E402
-from tasks.rotated.geometry import rbox_to_poly_np  # noqa: E402
-from tasks.rotated.task import RotatedBoxTask  # noqa: E402
+from centerx_tasks.rotated.dota_eval import DotaEvalResult, eval_dota  # noqa: E402
+from centerx_tasks.rotated.dota_eval_reference import eval_dota_reference  # noqa: E402
+from centerx_tasks.rotated.geometry import rbox_to_poly_np  # noqa: E402
+from centerx_tasks.rotated.task import RotatedBoxTask  # noqa: E402
 
 HEATMAP_TOL = 1e-5
 TARGET_TOL = 1e-3

@@ -21,10 +21,10 @@ from typing import Optional, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.rotated.dota_eval import eval_dota  # noqa: E402
-from tasks.rotated.dota_labels import DOTA_V1_CLASSES, DOTA_V15_CLASSES, parse_dota_label_file  # noqa: E402
-from tasks.rotated.merge import DOTA_MERGE_NMS_THR, merge_patch_detections  # noqa: E402
-from tasks.rotated.submission import read_task1_submission, write_task1_submission  # noqa: E402
+from centerx_tasks.rotated.dota_eval import eval_dota  # noqa: E402
+from centerx_tasks.rotated.dota_labels import DOTA_V1_CLASSES, DOTA_V15_CLASSES, parse_dota_label_file  # noqa: E402
+from centerx_tasks.rotated.merge import DOTA_MERGE_NMS_THR, merge_patch_detections  # noqa: E402
+from centerx_tasks.rotated.submission import read_task1_submission, write_task1_submission  # noqa: E402
 
 CLASS_SETS = {"v1.0": DOTA_V1_CLASSES, "v1.5": DOTA_V15_CLASSES}
 

@@ -26,13 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cv2  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from tasks.rotated.dota_labels import (  # noqa: E402
+from centerx_tasks.rotated.dota_labels import (  # noqa: E402
     DOTA_V1_CLASSES,
     DOTA_V15_CLASSES,
     parse_dota_label_file,
     write_dota_label_file,
 )
-from tasks.rotated.split import SplitStats, split_image, split_stats  # noqa: E402
+from centerx_tasks.rotated.split import SplitStats, split_image, split_stats  # noqa: E402
 
 CLASS_SETS = {"v1.0": DOTA_V1_CLASSES, "v1.5": DOTA_V15_CLASSES}
 

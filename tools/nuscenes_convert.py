@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.box3d.nuscenes_convert import main  # noqa: E402
+from centerx_tasks.box3d.nuscenes_convert import main  # noqa: E402
 
 if __name__ == '__main__':
     main()

@@ -8,6 +8,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+import centerx_tasks  # noqa: E402,F401  (the built-in tasks register themselves, as a plugin does)
 from centerx.engine.launch import build_runner, distributed_teardown, load_config  # noqa: E402
 
 

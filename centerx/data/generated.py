@@ -132,7 +132,7 @@ def textured_background(rng: np.random.Generator, hw: Tuple[int, int]) -> np.nda
 
 def generator_cli(ensure: Callable[..., Dict[str, str]], description: str,
                   extra: Sequence[str] = (), argv: Optional[Sequence[str]] = None) -> Dict[str, str]:
-    """The command line of a synthetic-data generator (``python -m tasks.<task>.synthetic``).
+    """The command line of a synthetic-data generator (``python -m centerx_tasks.<task>.synthetic``).
 
     Options ``--root``, ``--num-train``, ``--num-val``, ``--image-size H W``, ``--seed`` and one
     option per name in ``extra`` (``'max_objects'`` -> ``--max-objects``, typed like its default), with the defaults

@@ -1,5 +1,10 @@
 # Runtime defaults shared by every centerx config.
 default_scope = 'centerx'
+# The built-in tasks (the tasks/ folder, installed as centerx_tasks) register themselves on import,
+# exactly as a user's plugin does: the core names none of them. A config that sets its own
+# custom_imports lists centerx_tasks too when it uses a built-in task (tools/train.py and
+# tools/test.py import it anyway).
+custom_imports = dict(imports=['centerx_tasks'], allow_failed_imports=False)
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                dist_cfg=dict(backend='nccl'))
 default_hooks = dict(

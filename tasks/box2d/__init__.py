@@ -1,5 +1,5 @@
 """2D box detection: COCO dataset, synthetic data generator and COCO metric."""
-# `synthetic` registers nothing and is left out so `python -m tasks.box2d.synthetic`
+# `synthetic` registers nothing and is left out so `python -m centerx_tasks.box2d.synthetic`
 # runs without runpy's "found in sys.modules" warning.
 from . import coco_dataset  # noqa: F401
 from . import coco_metric  # noqa: F401

@@ -9,7 +9,7 @@ Each item of :meth:`CocoDetDataset.load_data_list` is::
 
 ``metainfo`` holds ``classes`` (tuple of names), ``cat_ids`` (COCO category id of
 each class index), ``palette`` (one RGB tuple per class) and ``ann_file`` (absolute
-path of the json, used by :class:`~tasks.box2d.coco_metric.CocoBboxMetric`).
+path of the json, used by :class:`~centerx_tasks.box2d.coco_metric.CocoBboxMetric`).
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ class CocoDetDataset(DetBaseDataset):
             ``'error'`` raises, ``'skip'`` drops them, logs a count and keeps it in
             ``self.num_skipped_boxes``.
         generate_if_missing: when ``ann_file`` does not exist, call
-            :func:`tasks.box2d.synthetic.ensure_synthetic_coco` with these keyword
+            :func:`centerx_tasks.box2d.synthetic.ensure_synthetic_coco` with these keyword
             arguments first (``root`` defaults to ``data_root``).
         Other arguments: see :class:`mmengine.dataset.BaseDataset`.
 

@@ -29,7 +29,7 @@ class CocoBboxMetric(BaseMetric):
 
     Args:
         ann_file: COCO ground-truth json; None -> ``dataset_meta['ann_file']`` (set by
-            :class:`~tasks.box2d.coco_dataset.CocoDetDataset`).
+            :class:`~centerx_tasks.box2d.coco_dataset.CocoDetDataset`).
         outfile_prefix: when set, the detections are written to
             ``<outfile_prefix>.bbox.json`` (COCO results format) and kept; otherwise
             they go to a temporary folder that is removed after evaluation.

@@ -1,17 +1,17 @@
 """nuScenes detection classes, their mean sizes, and the nuScenes attributes.
 
-The class and attribute names are defined in :mod:`tasks.box3d.nuscenes_names` and
+The class and attribute names are defined in :mod:`centerx_tasks.box3d.nuscenes_names` and
 re-exported here.
 
 Class orders
 ------------
 ``NUSCENES_CLASSES`` is the order of mmdet3d's ``NuScenesDataset`` (v0.x) and of the other
-nuScenes modules of this package (:mod:`tasks.box3d.mono3d_dataset`,
-:mod:`tasks.box3d.nuscenes_results`): car, truck, construction_vehicle, bus, trailer,
+nuScenes modules of this package (:mod:`centerx_tasks.box3d.mono3d_dataset`,
+:mod:`centerx_tasks.box3d.nuscenes_results`): car, truck, construction_vehicle, bus, trailer,
 barrier, motorcycle, bicycle, pedestrian, traffic_cone. ``INFO_CLASSES`` is the order of
 the OpenMMLab info v1.1 files (``metainfo['categories']``: car 0, truck 1, trailer 2,
 bus 3, construction_vehicle 4, bicycle 5, motorcycle 6, pedestrian 7, traffic_cone 8,
-barrier 9), i.e. the label order :class:`~tasks.box3d.info_dataset.NuScenesInfoDataset`
+barrier 9), i.e. the label order :class:`~centerx_tasks.box3d.info_dataset.NuScenesInfoDataset`
 produces. ``DEVKIT_DETECTION_NAMES`` is the nuScenes devkit's order
 (``nuscenes.eval.detection.constants.DETECTION_NAMES``). Mean sizes are looked up by
 name, so a task must be told its head's class names (``Box3DTask(classes=...)``).

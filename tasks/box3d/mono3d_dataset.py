@@ -24,8 +24,8 @@ Box convention (mmdet3d ``CameraInstance3DBoxes`` / OpenMMLab info v1.1 ``bbox_3
 
 Two json layouts are read (detected per file, see ``bbox_cam3d_layout``):
 
-- ``centerx`` (written by :mod:`tasks.box3d.nuscenes_convert` and
-  :mod:`tasks.box3d.synthetic`; top-level ``info.format == 'centerx.nus_mono3d'``): images
+- ``centerx`` (written by :mod:`centerx_tasks.box3d.nuscenes_convert` and
+  :mod:`centerx_tasks.box3d.synthetic`; top-level ``info.format == 'centerx.nus_mono3d'``): images
   carry ``cam2img`` (3x3), ``cam2ego`` / ``ego2global`` (4x4), ``timestamp``, ``cam_name``,
   ``token`` (sample token); annotations carry ``bbox`` (COCO x, y, w, h), ``bbox_cam3d``
   in the convention above, ``velo_cam3d`` (null when unknown), ``center2d`` (u, v, depth),
@@ -65,7 +65,7 @@ from centerx.utils import log
 from .nuscenes_names import DEFAULT_ATTRIBUTES, NUSCENES_ATTRIBUTES, NUSCENES_CAMERAS, NUSCENES_CLASSES
 
 #: The attribute a class gets when an annotation has none (mmdet3d's defaults; None: no
-#: attribute): :data:`~tasks.box3d.nuscenes_names.DEFAULT_ATTRIBUTES` with None for ''.
+#: attribute): :data:`~centerx_tasks.box3d.nuscenes_names.DEFAULT_ATTRIBUTES` with None for ''.
 DEFAULT_ATTRIBUTE: Dict[str, Optional[str]] = {name: attr or None for name, attr in DEFAULT_ATTRIBUTES.items()}
 #: ``info.format`` of the json files written by centerx.
 CENTERX_FORMAT = 'centerx.nus_mono3d'
@@ -203,7 +203,7 @@ class NuScenesMono3DDataset(DetBaseDataset):
         invalid_box: degenerate 2D boxes (w <= 0 or h <= 0) or 3D sizes <= 0: ``'error'``
             raises, ``'skip'`` drops them (counted in ``self.num_skipped_boxes``).
         generate_if_missing: when ``ann_file`` does not exist, call
-            :func:`tasks.box3d.synthetic.ensure_synthetic_box3d` with these keyword
+            :func:`centerx_tasks.box3d.synthetic.ensure_synthetic_box3d` with these keyword
             arguments first (``root`` defaults to ``data_root``).
         Other arguments: see :class:`mmengine.dataset.BaseDataset`.
 

@@ -4,7 +4,7 @@
 --out data/nuscenes/annotations`` writes ``nus_mono3d_train.json`` and
 ``nus_mono3d_val.json`` (``v1.0-mini``: ``nus_mono3d_mini_train.json`` /
 ``nus_mono3d_mini_val.json``; ``v1.0-test``: ``nus_mono3d_test.json`` without objects),
-read by :class:`tasks.box3d.mono3d_dataset.NuScenesMono3DDataset`.
+read by :class:`centerx_tasks.box3d.mono3d_dataset.NuScenesMono3DDataset`.
 
 Splits are the devkit's official scene lists (``create_splits_scenes()``); scenes of the
 version that are in none of its splits are not written.

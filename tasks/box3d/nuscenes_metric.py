@@ -34,7 +34,7 @@ Ground truth of the algorithm path comes from each :class:`~centerx.structures.D
 ``gt`` at test time: ``boxes3d`` (N, 7) in the camera frame, ``labels`` (N,), and
 optionally ``velocities`` (N, 2) (vx, vz) (NaN = unknown; without them every GT velocity is
 unknown and the devkit scores AVE = 1), ``attr_labels`` (N,) (index into
-``dataset_meta['attributes']``, default :data:`~tasks.box3d.nuscenes_results.NUSCENES_ATTRIBUTES`;
+``dataset_meta['attributes']``, default :data:`~centerx_tasks.box3d.nuscenes_results.NUSCENES_ATTRIBUTES`;
 -1 = none) and ``ignore`` (N,). The test
 pipeline keeps 3D boxes in the original camera frame (image warps only change the
 intrinsics), so they are usable as they are; a flipped sample (``meta.flipped``) is
@@ -173,7 +173,7 @@ class NuScenesMetric(BaseMetric):
     pose at the camera's timestamp; the sample's LIDAR_TOP pose is off by the ego motion,
     tens of cm). Predictions: every head's InstanceData with ``boxes3d`` (D, 7) in the
     original camera frame, ``scores``, ``labels`` (index into ``dataset_meta['classes']``,
-    default :data:`~tasks.box3d.nuscenes_results.NUSCENES_CLASSES`), optional ``velocities``
+    default :data:`~centerx_tasks.box3d.nuscenes_results.NUSCENES_CLASSES`), optional ``velocities``
     (D, 2) (vx, vz) and ``attr_labels`` (D,). See the module doc for the ground truth.
 
     Args:
@@ -187,7 +187,7 @@ class NuScenesMetric(BaseMetric):
         use_devkit_eval: ``'auto'`` (devkit when ``data_root`` holds a dataroot, else
             algorithm), True (devkit; error without a dataroot) or False (algorithm).
         nms_iou_thr: cross-camera BEV NMS threshold of the submission (None = off), see
-            :func:`~tasks.box3d.nuscenes_results.to_detection_results`.
+            :func:`~centerx_tasks.box3d.nuscenes_results.to_detection_results`.
         eval_classes: ``'all'`` (the official rule: every class of the config counts,
             AP 0 and TP errors 1 for a class without ground truth) or ``'with_gt'``
             (average over the classes with ground truth among the evaluated samples,

@@ -1,6 +1,6 @@
 """nuScenes names: detection classes (in the orders that occur), attributes, cameras.
 
-The one definition of these constants for :mod:`tasks.box3d` (plain tuples and dicts:
+The one definition of these constants for :mod:`centerx_tasks.box3d` (plain tuples and dicts:
 no torch, no numpy).
 
 Class orders: :data:`NUSCENES_CLASSES` is the label order of mmdet3d's

@@ -1,8 +1,8 @@
 """Deterministic synthetic nuScenes-style monocular 3D dataset (cuboids on a ground plane).
 
-Layout under ``root`` (read by :class:`~tasks.box3d.mono3d_dataset.NuScenesMono3DDataset`
+Layout under ``root`` (read by :class:`~centerx_tasks.box3d.mono3d_dataset.NuScenesMono3DDataset`
 with ``data_root=root``; the json is the centerx layout written by
-:mod:`tasks.box3d.nuscenes_convert`)::
+:mod:`centerx_tasks.box3d.nuscenes_convert`)::
 
     train/000001.png ...      RGB images (lossless, so tests can check exact colours)
     val/000001.png ...
@@ -396,7 +396,7 @@ def ensure_synthetic_box3d(root: str, num_train: int = 200, num_val: int = 50,
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    """``python -m tasks.box3d.synthetic --root DIR --num-train N --num-val M``."""
+    """``python -m centerx_tasks.box3d.synthetic --root DIR --num-train N --num-val M``."""
     generator_cli(ensure_synthetic_box3d, __doc__.split('\n')[0], extra=('max_objects',), argv=argv)
 
 

@@ -35,7 +35,7 @@ class Box3DTask(Task):
     """3D boxes ``(x, y, z, l, h, w, yaw)`` in the camera frame, regressed at 2D peaks.
 
     Ground truth (per object): ``boxes3d`` (M, 7) camera-frame boxes (gravity center, see
-    :mod:`tasks.box3d.camera` for the convention), optionally ``bboxes`` (M, 4) xyxy
+    :mod:`centerx_tasks.box3d.camera` for the convention), optionally ``bboxes`` (M, 4) xyxy
     2D boxes in network-input pixels, ``velocities`` (M, 2) and ``attr_labels`` (M,).
     The camera of image ``i`` is ``grid.metas[i].input_cam2img()`` (network-input pixels,
     flip included).
@@ -86,8 +86,8 @@ class Box3DTask(Task):
 
     Args:
         classes: the head's class names, in channel order (to index ``mean_sizes``); default
-            :data:`~tasks.box3d.class_stats.NUSCENES_CLASSES` (mmdet3d order; a head of
-            :class:`~tasks.box3d.info_dataset.NuScenesInfoDataset` classes is in
+            :data:`~centerx_tasks.box3d.class_stats.NUSCENES_CLASSES` (mmdet3d order; a head of
+            :class:`~centerx_tasks.box3d.info_dataset.NuScenesInfoDataset` classes is in
             ``INFO_CLASSES`` order, so pass the head's classes).
         mean_sizes: class name -> mean (l, h, w) m; default nuScenes.
         depth_encoding, depth_ref, center, orientation: see above.

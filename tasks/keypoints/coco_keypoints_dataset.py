@@ -1,6 +1,6 @@
 """COCO person-keypoints dataset (annotations only; images are read by a transform).
 
-A :class:`~tasks.box2d.coco_dataset.CocoDetDataset` whose instances also carry
+A :class:`~centerx_tasks.box2d.coco_dataset.CocoDetDataset` whose instances also carry
 keypoints. Each item of :meth:`CocoKeypointsDataset.load_data_list` is::
 
     {'img_path': str, 'img_id': int, 'height': int, 'width': int,
@@ -16,14 +16,14 @@ Instances of a selected category whose json category has no ``keypoints`` list g
 all-unlabeled keypoints.
 
 ``metainfo`` holds, besides ``classes``, ``cat_ids``, ``palette`` and ``ann_file``
-(see :class:`~tasks.box2d.coco_dataset.CocoDetDataset`):
+(see :class:`~centerx_tasks.box2d.coco_dataset.CocoDetDataset`):
 
 - ``keypoint_names``: tuple of the K names, from the json category's ``keypoints``;
 - ``skeleton``: list of ``[i, j]`` 0-based limbs (the json's ``skeleton`` is 1-based);
 - ``flip_pairs``: list of ``[i_left, i_right]`` swapped by a horizontal flip, matched
-  by name (``left_*``/``right_*``, see :func:`~tasks.keypoints.coco_meta.derive_flip_pairs`);
+  by name (``left_*``/``right_*``, see :func:`~centerx_tasks.keypoints.coco_meta.derive_flip_pairs`);
 - ``sigmas``: list of K OKS sigmas: the official COCO values when the names are the
-  17 COCO person keypoints, otherwise :data:`~tasks.keypoints.coco_meta.DEFAULT_SIGMA`
+  17 COCO person keypoints, otherwise :data:`~centerx_tasks.keypoints.coco_meta.DEFAULT_SIGMA`
   (0.07) for every keypoint.
 
 ``metainfo`` given to the constructor may set ``flip_pairs``, ``skeleton`` (0-based)
@@ -43,8 +43,8 @@ import numpy as np
 from mmengine.logging import print_log
 
 from centerx.registry import DATASETS
-from tasks.box2d.coco_dataset import CocoDetDataset, _is_number
-from tasks.keypoints.coco_meta import (COCO_KEYPOINT_NAMES, COCO_SIGMAS, DEFAULT_SIGMA, derive_flip_pairs,
+from centerx_tasks.box2d.coco_dataset import CocoDetDataset, _is_number
+from centerx_tasks.keypoints.coco_meta import (COCO_KEYPOINT_NAMES, COCO_SIGMAS, DEFAULT_SIGMA, derive_flip_pairs,
                                        sided_name)
 
 
@@ -88,13 +88,13 @@ def check_pairs(pairs: Any, num_keypoints: int, what: str, base: int = 0,
 class CocoKeypointsDataset(CocoDetDataset):
     """Person (or any category) keypoint dataset read from a COCO keypoints json.
 
-    Arguments are those of :class:`~tasks.box2d.coco_dataset.CocoDetDataset`, except:
+    Arguments are those of :class:`~centerx_tasks.box2d.coco_dataset.CocoDetDataset`, except:
 
     Args:
         metainfo: as for CocoDetDataset, plus optional ``flip_pairs``, ``skeleton``
             (0-based), ``sigmas`` and ``keypoint_names`` (see the module docstring).
         generate_if_missing: when ``ann_file`` does not exist, call
-            :func:`tasks.keypoints.synthetic.ensure_synthetic_poses` with these keyword
+            :func:`centerx_tasks.keypoints.synthetic.ensure_synthetic_poses` with these keyword
             arguments first (``root`` defaults to ``data_root``).
 
     Raises ``ValueError`` naming the file and the annotation id on malformed keypoints:
@@ -109,7 +109,7 @@ class CocoKeypointsDataset(CocoDetDataset):
         """Generate the synthetic pose set if asked and missing, then load (parent)."""
         ann_file = self.ann_file
         if not os.path.isfile(ann_file) and self.generate_if_missing is not None:
-            from tasks.keypoints.synthetic import ensure_synthetic_poses
+            from centerx_tasks.keypoints.synthetic import ensure_synthetic_poses
             kwargs, paths = self._generate(ensure_synthetic_poses)
             if not os.path.isfile(ann_file):
                 raise FileNotFoundError(

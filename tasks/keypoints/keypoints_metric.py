@@ -10,8 +10,8 @@ from pycocotools.coco import COCO
 
 from centerx.registry import METRICS
 from centerx.utils import log, to_numpy
-from tasks.box2d.coco_metric import METRIC_NAMES, CocoBboxMetric
-from tasks.keypoints.coco_meta import COCO_SIGMAS
+from centerx_tasks.box2d.coco_metric import METRIC_NAMES, CocoBboxMetric
+from centerx_tasks.keypoints.coco_meta import COCO_SIGMAS
 
 #: Keys of the keypoint part, COCOeval ``stats[0:6]`` of ``iouType='keypoints'``
 #: (AP at OKS .50:.95, .50, .75, medium and large persons; AR at OKS .50:.95).
@@ -38,7 +38,7 @@ class CocoKeypointsMetric(CocoBboxMetric):
             ``<outfile_prefix>.keypoints.json`` and kept; otherwise they go to a
             temporary folder that is removed after evaluation.
         sigmas: K OKS sigmas; None -> ``dataset_meta['sigmas']`` (set by
-            :class:`~tasks.keypoints.coco_keypoints_dataset.CocoKeypointsDataset`), or
+            :class:`~centerx_tasks.keypoints.coco_keypoints_dataset.CocoKeypointsDataset`), or
             the COCO person sigmas when K = 17 and the meta has none.
         classwise: also return per-class box AP (``bbox_<class>_AP``).
         collect_device, prefix, collect_dir: see :class:`mmengine.evaluator.BaseMetric`.
@@ -49,7 +49,7 @@ class CocoKeypointsMetric(CocoBboxMetric):
     dataset categories that define keypoints, 20 detections per image, ground truth
     with ``num_keypoints == 0`` ignored) and ``bbox_mAP``, ``bbox_mAP_50``,
     ``bbox_mAP_75``, ``bbox_mAP_s``, ``bbox_mAP_m``, ``bbox_mAP_l`` (box evaluation,
-    as :class:`~tasks.box2d.coco_metric.CocoBboxMetric`). Ground-truth annotations
+    as :class:`~centerx_tasks.box2d.coco_metric.CocoBboxMetric`). Ground-truth annotations
     without ``num_keypoints`` get the count of their keypoints with ``v > 0``.
     """
 

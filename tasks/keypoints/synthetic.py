@@ -2,14 +2,14 @@
 
 Images show articulated stick figures with the 17 COCO joints (nose, eyes, ears,
 shoulders, elbows, wrists, hips, knees, ankles) in random poses on the textured
-backgrounds of :mod:`tasks.box2d.synthetic`
+backgrounds of :mod:`centerx_tasks.box2d.synthetic`
 (:func:`centerx.data.generated.textured_background`). Limbs and joint dots are coloured
 by side -- the person's left side red-orange, right side blue, centre line green, joint
 dots a paler shade of their side -- with a little per-person jitter, so left and right
 are learnable. 75% of the figures face the camera (their left on the image's right);
 the others are seen from the back: mirrored, and without nose and eyes.
 
-Layout written under ``root`` (the layout of :func:`tasks.box2d.synthetic.synthetic_paths`)::
+Layout written under ``root`` (the layout of :func:`centerx_tasks.box2d.synthetic.synthetic_paths`)::
 
     root/train/000001.png ...           RGB images (written as PNG)
     root/val/000001.png ...
@@ -43,7 +43,7 @@ Conventions (documented contract of the annotations):
 Generation is bit-for-bit deterministic for a given seed (one numpy Generator per
 image, seeded from ``(seed, split, index)``), and safe when several processes call
 :func:`ensure_synthetic_poses` at once (each builds in its own temporary folder next
-to ``root`` and renames it into place), like :func:`tasks.box2d.synthetic.ensure_synthetic_coco`.
+to ``root`` and renames it into place), like :func:`centerx_tasks.box2d.synthetic.ensure_synthetic_coco`.
 """
 from __future__ import annotations
 
@@ -57,8 +57,8 @@ import cv2
 import numpy as np
 
 from centerx.data.generated import SHIFT, build_atomically, fixed_point, generator_cli, textured_background
-from tasks.box2d.synthetic import synthetic_paths
-from tasks.keypoints.coco_meta import COCO_KEYPOINT_NAMES, COCO_PERSON_CATEGORY, COCO_SKELETON
+from centerx_tasks.box2d.synthetic import synthetic_paths
+from centerx_tasks.keypoints.coco_meta import COCO_KEYPOINT_NAMES, COCO_PERSON_CATEGORY, COCO_SKELETON
 
 FORMAT_VERSION = 1
 NUM_KEYPOINTS = len(COCO_KEYPOINT_NAMES)
@@ -352,7 +352,7 @@ def ensure_synthetic_poses(root: str, num_train: int = 240, num_val: int = 60,
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    """``python -m tasks.keypoints.synthetic --root DIR --num-train N --num-val M``."""
+    """``python -m centerx_tasks.keypoints.synthetic --root DIR --num-train N --num-val M``."""
     generator_cli(ensure_synthetic_poses, __doc__.split('\n')[0], extra=('max_persons',), argv=argv)
 
 

@@ -76,6 +76,6 @@ __all__ = [
     "write_task1_submission",
 ]
 
-# registered with centerx (`synthetic` is left out so `python -m tasks.rotated.synthetic` runs cleanly)
+# registered with centerx (`synthetic` is left out so `python -m centerx_tasks.rotated.synthetic` runs cleanly)
 from . import annotation_kind, dota_dataset, dota_metric, task  # noqa: F401,E402
 from .task import RotatedBoxTask  # noqa: E402,F401

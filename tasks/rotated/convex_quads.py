@@ -8,7 +8,7 @@
 * :func:`convex_intersection_area` clips pairs of such hulls against each other
   (Sutherland-Hodgman, all pairs at once) and returns the intersection areas.
 
-These are the fast path of :mod:`tasks.rotated.polygon_iou`; they agree with
+These are the fast path of :mod:`centerx_tasks.rotated.polygon_iou`; they agree with
 shapely/GEOS on the same hulls to floating-point precision (see the tests).
 """
 

@@ -10,7 +10,7 @@ Each item of :meth:`DotaDataset.load_data_list` is::
 
 Images without objects are kept with ``(0, 8)`` / ``(0,)`` arrays. ``metainfo`` holds
 ``classes``, ``palette`` (one RGB tuple per class), ``ann_dir`` (absolute path of the
-label folder, read by :class:`~tasks.rotated.dota_metric.DotaMetric`) and ``version``.
+label folder, read by :class:`~centerx_tasks.rotated.dota_metric.DotaMetric`) and ``version``.
 Samples given to the pipeline also carry ``'metainfo'`` (the dataset's metainfo).
 """
 from __future__ import annotations
@@ -93,7 +93,7 @@ class DotaDataset(DetBaseDataset):
             (a test split) are kept with zero objects; otherwise a missing label file
             is an error naming the image and the expected label path.
         generate_if_missing: when the image folder does not exist, call
-            :func:`tasks.rotated.synthetic.ensure_synthetic_dota` with these keyword
+            :func:`centerx_tasks.rotated.synthetic.ensure_synthetic_dota` with these keyword
             arguments first (``root`` defaults to ``data_root``).
         Other arguments: see :class:`mmengine.dataset.BaseDataset`.
 

@@ -20,14 +20,14 @@ Protocol (that of the official ``dota_evaluation_task1.py``), per class:
   get AP = NaN here).
 
 Polygons are compared through their convex hulls (see
-:mod:`tasks.rotated.polygon_iou`). Detections on images absent from ``gts``
+:mod:`centerx_tasks.rotated.polygon_iou`). Detections on images absent from ``gts``
 are false positives.
 
 Because the best GT of a detection does not depend on earlier matches, the
 greedy pass reduces to "the first detection (in score order) that picks a given
 non-difficult GT is its TP": everything is computed with array operations; the
 IoUs of all same-image, same-class, box-overlapping pairs come from a single
-vectorized :func:`~tasks.rotated.polygon_iou.poly_iou_sparse` call.
+vectorized :func:`~centerx_tasks.rotated.polygon_iou.poly_iou_sparse` call.
 """
 
 from __future__ import annotations

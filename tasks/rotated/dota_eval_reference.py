@@ -4,7 +4,7 @@ Structured like the official ``dota_evaluation_task1.py``: per class, loop over
 the detections in score order and, for each, loop over the ground truths of its
 image, computing one polygon IoU at a time with shapely objects (after the
 official axis-aligned prefilter). Same protocol and same tie rules as
-:func:`tasks.rotated.dota_eval.eval_dota`; use that one in practice.
+:func:`centerx_tasks.rotated.dota_eval.eval_dota`; use that one in practice.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def eval_dota_reference(
     use_07_metric: bool = True,
     class_names: Optional[Sequence[str]] = None,
 ) -> DotaEvalResult:
-    """Same inputs and result as :func:`tasks.rotated.dota_eval.eval_dota`, computed the slow way."""
+    """Same inputs and result as :func:`centerx_tasks.rotated.dota_eval.eval_dota`, computed the slow way."""
     gt_by_image = {name: _gt_arrays(entry) for name, entry in gts.items()}
     ap = np.full(num_classes, np.nan)
     recall = np.full(num_classes, np.nan)

@@ -30,10 +30,10 @@ class DotaMetric(BaseMetric):
         iou_thr: a detection matches a GT when their polygon IoU is ``> iou_thr``.
         use_07_metric: VOC07 11-point AP (the official DOTA default) or area AP.
         ann_dir: label folder; None -> ``dataset_meta['ann_dir']`` (set by
-            :class:`~tasks.rotated.dota_dataset.DotaDataset`).
+            :class:`~centerx_tasks.rotated.dota_dataset.DotaDataset`).
         merge_patches: the images are devkit patches (``<image>__<rate>__<x0>___<y0>``):
             map their detections to the full images, run polygon NMS per image and
-            class (:func:`~tasks.rotated.merge.merge_patch_detections`) and evaluate
+            class (:func:`~centerx_tasks.rotated.merge.merge_patch_detections`) and evaluate
             the full images against ``merged_ann_dir``.
         merged_ann_dir: label folder of the full images (required with merge_patches).
         nms_iou_thr: merge NMS threshold (default the devkit's, ``DOTA_MERGE_NMS_THR``).

@@ -1,6 +1,6 @@
 """Rotated-box geometry: conversions between rotated boxes and 4-point polygons.
 
-Conventions (used by the whole ``tasks.rotated`` package):
+Conventions (used by the whole ``centerx_tasks.rotated`` package):
 
 * An ``rbox`` is ``(cx, cy, w, h, theta)`` in image pixels, x to the right and
   y down. ``theta`` is the angle (radians) of the side of length ``w`` measured

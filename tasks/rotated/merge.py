@@ -1,6 +1,6 @@
 """Merging patch detections back into full images with polygon NMS.
 
-Detections use the nested layout shared with :mod:`tasks.rotated.dota_eval`:
+Detections use the nested layout shared with :mod:`centerx_tasks.rotated.dota_eval`:
 ``{image_or_patch_name: {class_index: (K, 9) array}}`` where each row is
 ``x1 y1 x2 y2 x3 y3 x4 y4 score``.
 

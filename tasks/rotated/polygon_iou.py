@@ -13,7 +13,7 @@ STR-tree prefilter), so sparse problems like 10k x 1k polygons stay fast. The
 remaining pairs are intersected by one of two backends:
 
 * ``"numpy"`` (default): vectorized Sutherland-Hodgman clipping of the convex
-  hulls (:mod:`tasks.rotated.convex_quads`), 4-9x faster than GEOS on
+  hulls (:mod:`centerx_tasks.rotated.convex_quads`), 4-9x faster than GEOS on
   overlapping pairs (~3-5 us per pair on one CPU core);
 * ``"shapely"``: ``shapely.intersection`` / ``shapely.area`` (GEOS) on the
   hull polygons.

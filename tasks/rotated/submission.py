@@ -5,7 +5,7 @@ One file per class; one line per detection::
     <imagename> <score> <x1> <y1> <x2> <y2> <x3> <y3> <x4> <y4>
 
 The same layout holds patch-level results (``imagename`` = patch name) before
-merging with :mod:`tasks.rotated.merge`.
+merging with :mod:`centerx_tasks.rotated.merge`.
 """
 
 from __future__ import annotations

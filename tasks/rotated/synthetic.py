@@ -473,7 +473,7 @@ def ensure_synthetic_dota(root: str, num_train: int = 240, num_val: int = 60,
         image_size: (H, W) of every image (sides >= 64).
         seed: global seed; same seed and arguments -> identical files.
         classes: object kinds, a subset of :data:`SYNTHETIC_CLASSES` (order = label
-            order of :class:`~tasks.rotated.dota_dataset.DotaDataset` with
+            order of :class:`~centerx_tasks.rotated.dota_dataset.DotaDataset` with
             ``metainfo=dict(classes=classes)``).
         empty_every: images with index ``i % empty_every == 1`` have no objects (0: none).
         zoom: object scale (see :func:`render_image`); 1 gives DOTA-like tiny vehicles
@@ -510,7 +510,7 @@ def ensure_synthetic_dota(root: str, num_train: int = 240, num_val: int = 60,
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    """``python -m tasks.rotated.synthetic --root DIR [--num-train N --num-val M ...]``."""
+    """``python -m centerx_tasks.rotated.synthetic --root DIR [--num-train N --num-val M ...]``."""
     generator_cli(ensure_synthetic_dota, __doc__.split('\n')[0], extra=('zoom',), argv=argv)
 
 

@@ -8,8 +8,8 @@ import torch
 
 from centerx.task import SizeCodec
 from centerx.task.size_codec import LOG_SIZE_MAX
-from tasks.box2d.task import Box2DTask
-from tasks.rotated.task import RotatedBoxTask
+from centerx_tasks.box2d.task import Box2DTask
+from centerx_tasks.rotated.task import RotatedBoxTask
 
 
 def test_log_codec_inverts_and_is_relative() -> None:

@@ -18,7 +18,7 @@ from mmengine.evaluator import BaseMetric, Evaluator
 from mmengine.structures import InstanceData
 from torch.utils.data import DataLoader
 
-import tasks  # noqa: F401  (registers datasets and metrics)
+import centerx_tasks  # noqa: F401  (registers datasets and metrics)
 from centerx.data import MultiSourceDataset
 from centerx.data.transforms import LoadImage, PackDetInputs
 from centerx.evaluation import PerSourceMetric
@@ -234,9 +234,9 @@ def test_runner_style_evaluator_config_builds(sources):
 # ------------------------------------------------------------------ metric: real sub-metrics, perfect predictions
 @pytest.fixture(scope='module')
 def synthetic_val(tmp_path_factory) -> MultiSourceDataset:
-    from tasks.box2d.synthetic import ensure_synthetic_coco
-    from tasks.keypoints.synthetic import ensure_synthetic_poses
-    from tasks.rotated.synthetic import ensure_synthetic_dota
+    from centerx_tasks.box2d.synthetic import ensure_synthetic_coco
+    from centerx_tasks.keypoints.synthetic import ensure_synthetic_poses
+    from centerx_tasks.rotated.synthetic import ensure_synthetic_dota
     root = tmp_path_factory.mktemp('synthetic')
     shapes = ensure_synthetic_coco(str(root / 'shapes'), num_train=0, num_val=6, image_size=(64, 64), max_objects=3)
     dota = ensure_synthetic_dota(str(root / 'dota'), num_train=0, num_val=6, image_size=(64, 64))

@@ -166,7 +166,7 @@ def test_rows_without_circles_and_empty_batches(plugin):
 @pytest.mark.parametrize('order', [('Box2DTask', 'CircleTask'), ('CircleTask', 'Box2DTask')])
 def test_circle_next_to_a_box_task_on_one_head(plugin, order):
     """Either task places the peaks; the other encodes from those peak cells and decodes exactly."""
-    import tasks.box2d  # noqa: F401  (registers Box2DTask)
+    import centerx_tasks.box2d  # noqa: F401  (registers Box2DTask)
     model = build_model(tasks=[dict(type=t) for t in order])
     assert model.heads[HEAD].center_task == {'Box2DTask': 'box2d', 'CircleTask': 'circle'}[order[0]]
     circles = torch.tensor([[20.3, 30.7, 8.0], [41.1, 12.9, 6.5]])
@@ -189,7 +189,7 @@ def test_circle_next_to_a_box_task_on_one_head(plugin, order):
 
 def test_loss_names_on_a_shared_head_and_on_separate_heads(plugin):
     """The loss names docs/writing_a_task.md promises for the two ways of attaching the task."""
-    import tasks.box2d  # noqa: F401
+    import centerx_tasks.box2d  # noqa: F401
     circles = torch.tensor([[20.3, 30.7, 8.0], [41.1, 12.9, 6.5]])
     boxes = torch.cat([circles[:, :2] - circles[:, 2:], circles[:, :2] + circles[:, 2:]], 1)
     gt = InstanceData(circles=circles, bboxes=boxes,
@@ -391,7 +391,7 @@ def test_the_core_does_not_know_the_plugin(plugin):
                 text = path.read_text(errors='ignore')
                 hits += [f'{path.relative_to(REPO)}: {n}' for n in names if n in text]
     assert not hits, hits
-    import tasks  # noqa: F401  (every built-in plugin registered, next to this one)
+    import centerx_tasks  # noqa: F401  (every built-in plugin registered, next to this one)
     for registry in (TASKS, DATASETS, METRICS, KERNELS, ANNOTATION_KINDS):
         for name, cls in registry.module_dict.items():
             if 'circle' in name.lower() or 'disc' in name.lower():

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import tasks  # noqa: F401
+import centerx_tasks  # noqa: F401
 from centerx.engine.consistency import DataModelCheckHook, check_classes, dataset_fields
 from centerx.models import CenterNet
 

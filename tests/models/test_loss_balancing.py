@@ -5,7 +5,7 @@ import math
 
 import torch
 
-import tasks  # noqa: F401
+import centerx_tasks  # noqa: F401
 from centerx.models import CenterNet, UncertaintyLossBalancing
 from centerx.structures import DetSample, ImageMeta
 from mmengine.structures import InstanceData

@@ -19,7 +19,7 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
-import tasks  # noqa: F401  (registers the tasks)
+import centerx_tasks  # noqa: F401  (registers the tasks)
 from centerx.models.detector import CenterNet
 from centerx.structures import DetSample, ImageMeta
 

@@ -13,14 +13,14 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
-import tasks.box2d  # noqa: F401  (registers the task, dataset and metric)
-import tasks.box2d.coco_dataset as coco_dataset_module
+import centerx_tasks.box2d  # noqa: F401  (registers the task, dataset and metric)
+import centerx_tasks.box2d.coco_dataset as coco_dataset_module
 from centerx.data.transforms import CenterAffine, LoadImage, PackDetInputs
 from centerx.losses import penalty_reduced_focal_loss
 from centerx.models import CenterNet
 from centerx.structures import DetSample, ImageMeta
 from centerx.task import Grid, concat_instances
-from tasks.box2d.coco_dataset import CocoDetDataset
+from centerx_tasks.box2d.coco_dataset import CocoDetDataset
 
 
 def build_model(classes: Sequence[str], **test_cfg) -> CenterNet:

@@ -14,14 +14,14 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
-import tasks.box2d  # noqa: F401  (registers the task, dataset and metric)
+import centerx_tasks.box2d  # noqa: F401  (registers the task, dataset and metric)
 from centerx.data.transforms import CenterAffine, LoadImage, PackDetInputs, RandomFlip
 from centerx.models import CenterNet
 from centerx.structures import DetSample, ImageMeta
 from centerx.task import Grid, concat_instances
-from tasks.box2d.coco_dataset import CocoDetDataset
-from tasks.box2d.coco_metric import CocoBboxMetric
-from tasks.box2d.synthetic import ensure_synthetic_coco
+from centerx_tasks.box2d.coco_dataset import CocoDetDataset
+from centerx_tasks.box2d.coco_metric import CocoBboxMetric
+from centerx_tasks.box2d.synthetic import ensure_synthetic_coco
 
 BATCH = 5
 

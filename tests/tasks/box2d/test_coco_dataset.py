@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import centerx.data.base_dataset as base_dataset_module
-import tasks.box2d.coco_dataset as coco_dataset_module
+import centerx_tasks.box2d.coco_dataset as coco_dataset_module
 from centerx.registry import DATASETS
-from tasks.box2d.coco_dataset import CocoDetDataset
+from centerx_tasks.box2d.coco_dataset import CocoDetDataset
 
 # categories deliberately unsorted with non-contiguous ids
 GT = dict(

@@ -13,11 +13,11 @@ from mmengine.evaluator import Evaluator
 from mmengine.structures import InstanceData
 from pycocotools.coco import COCO
 
-import tasks.box2d  # noqa: F401  (registers the metric)
+import centerx_tasks.box2d  # noqa: F401  (registers the metric)
 from centerx.registry import METRICS
 from centerx.structures import DetSample, ImageMeta
-from tasks.box2d.coco_dataset import CocoDetDataset
-from tasks.box2d.coco_metric import METRIC_NAMES, CocoBboxMetric
+from centerx_tasks.box2d.coco_dataset import CocoDetDataset
+from centerx_tasks.box2d.coco_metric import METRIC_NAMES, CocoBboxMetric
 
 # Widths are multiples of 13 so that a shift of 3/13 of the width gives IoU 0.625 exactly.
 # Areas: 26x26 small (< 32^2), 52x52 medium, 130x100 large. No 'info'/'licenses' keys.

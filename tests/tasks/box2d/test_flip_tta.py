@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-import tasks  # noqa: F401  (registers the built-in tasks)
+import centerx_tasks  # noqa: F401  (registers the built-in tasks)
 from centerx.decode import extract_peaks
 from centerx.data.transforms import CenterAffine, LoadImage, PackDetInputs, RandomFlip
 from centerx.models import CenterNet
 from centerx.task import concat_instances
-from tasks.box2d.coco_dataset import CocoDetDataset
-from tasks.box2d.synthetic import ensure_synthetic_coco
+from centerx_tasks.box2d.coco_dataset import CocoDetDataset
+from centerx_tasks.box2d.synthetic import ensure_synthetic_coco
 
 
 def perfect(model: CenterNet, item, head_name: str = 'objects'):
@@ -95,7 +95,7 @@ def test_flip_tta_runs_in_predict_and_averages_the_two_passes(dataset_pair):
 
 
 def test_rotated_flip_negates_the_double_angle_sine():
-    from tasks.rotated.task import RotatedBoxTask
+    from centerx_tasks.rotated.task import RotatedBoxTask
     maps = {'size': torch.rand(1, 2, 4, 6), 'angle': torch.rand(1, 2, 4, 6), 'offset': torch.rand(1, 2, 4, 6)}
     back = RotatedBoxTask().flip_output_maps(maps)
     assert set(back) == {'size', 'angle'}

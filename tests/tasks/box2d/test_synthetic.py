@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tasks.box2d.synthetic import SHAPES, ensure_synthetic_coco, main
+from centerx_tasks.box2d.synthetic import SHAPES, ensure_synthetic_coco, main
 
 KWARGS = dict(num_train=12, num_val=4, image_size=(96, 128), seed=3)
 H, W = KWARGS['image_size']

@@ -8,8 +8,8 @@ from mmengine.structures import InstanceData
 
 from centerx.structures import DetSample, ImageMeta
 from centerx.visualization import FIELD_DRAWERS, draw_predictions
-from tasks.box3d.camera import box3d_corners
-from tasks.box3d.draw import EDGES, MIN_DEPTH, project_cuboid_edges
+from centerx_tasks.box3d.camera import box3d_corners
+from centerx_tasks.box3d.draw import EDGES, MIN_DEPTH, project_cuboid_edges
 
 K = np.array([[100.0, 0.0, 50.0], [0.0, 100.0, 50.0], [0.0, 0.0, 1.0]])
 

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-import tasks.box3d.annotation_kinds  # noqa: F401  (registers the 3D annotation kinds)
-import tasks.box3d.task  # noqa: F401  (registers Box3DTask)
+import centerx_tasks.box3d.annotation_kinds  # noqa: F401  (registers the 3D annotation kinds)
+import centerx_tasks.box3d.task  # noqa: F401  (registers Box3DTask)
 from centerx.data.transforms import CenterAffine, LoadImage, PackDetInputs, RandomFlip
 from centerx.models import CenterNet
 from centerx.task import concat_instances
-from tasks.box3d.camera import box3d_corners, mirror_boxes3d_np
-from tasks.box3d.info_dataset import NuScenesInfoDataset
+from centerx_tasks.box3d.camera import box3d_corners, mirror_boxes3d_np
+from centerx_tasks.box3d.info_dataset import NuScenesInfoDataset
 
 REPO = Path(__file__).resolve().parents[3]
 DEMO = REPO / '..' / 'shared' / 'fixtures' / 'nuscenes' / 'demo'

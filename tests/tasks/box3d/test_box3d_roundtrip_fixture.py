@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 import torch
 
-import tasks.box3d.annotation_kinds  # noqa: F401  (registers the 3D annotation kinds)
-import tasks.box3d.task  # noqa: F401  (registers Box3DTask)
+import centerx_tasks.box3d.annotation_kinds  # noqa: F401  (registers the 3D annotation kinds)
+import centerx_tasks.box3d.task  # noqa: F401  (registers Box3DTask)
 from centerx.data.transforms import CenterAffine, LoadImage, PackDetInputs
 from centerx.models import CenterNet
 from centerx.task import concat_instances
-from tasks.box3d.class_stats import NUSCENES_ATTRIBUTES
-from tasks.box3d.info_dataset import NuScenesInfoDataset
+from centerx_tasks.box3d.class_stats import NUSCENES_ATTRIBUTES
+from centerx_tasks.box3d.info_dataset import NuScenesInfoDataset
 
 REPO = Path(__file__).resolve().parents[3]
 DEMO = REPO / '..' / 'shared' / 'fixtures' / 'nuscenes' / 'demo'
@@ -208,7 +208,7 @@ def test_fixture_round_trip_scores_devkit_map_one(dataset, default_result) -> No
     charges at the last recall point (see test_false_positive_after_full_recall_costs_the_last_
     recall_point): measured AP_car 0.9921 = (89 * 0.9 + (4/11 - 0.1)) / 81 with 4 cars and 7 such
     car detections in range. Without them the devkit gives exactly 1."""
-    from tasks.box3d.nuscenes_metric import NuScenesMetric
+    from centerx_tasks.box3d.nuscenes_metric import NuScenesMetric
     rows = iter(default_result['rows'])
     samples = default_result['samples']
     for sample in samples:

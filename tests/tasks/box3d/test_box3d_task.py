@@ -8,19 +8,19 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
-import tasks.box3d.annotation_kinds  # noqa: F401  (registers boxes3d / velocities / attr_labels)
+import centerx_tasks.box3d.annotation_kinds  # noqa: F401  (registers boxes3d / velocities / attr_labels)
 from centerx.data import WarpContext, warp_instances
 from centerx.data.geometry import hflip_matrix
 from centerx.decode import Peaks
 from centerx.registry import TASKS
 from centerx.structures import ImageMeta
 from centerx.task import DecodeContext, Grid
-from tasks.box3d.camera import (alpha_to_yaw, box3d_corners, boxes3d_to_rects, invert_3x3, mirror_boxes3d,
+from centerx_tasks.box3d.camera import (alpha_to_yaw, box3d_corners, boxes3d_to_rects, invert_3x3, mirror_boxes3d,
                                 mirror_boxes3d_np, project_points, unproject, wrap_angle, yaw_to_alpha)
-from tasks.box3d.class_stats import (CLASS_ATTRIBUTES, DEFAULT_ATTRIBUTES, DEVKIT_DETECTION_NAMES, INFO_CLASSES,
+from centerx_tasks.box3d.class_stats import (CLASS_ATTRIBUTES, DEFAULT_ATTRIBUTES, DEVKIT_DETECTION_NAMES, INFO_CLASSES,
                                      NUSCENES_ATTRIBUTES, NUSCENES_CLASSES, NUSCENES_MEAN_SIZES,
                                      mean_size_table)
-from tasks.box3d.task import Box3DTask
+from centerx_tasks.box3d.task import Box3DTask
 
 K_NUS = np.array([[1266.4, 0.0, 816.3], [0.0, 1266.4, 491.5], [0.0, 0.0, 1.0]])
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from tasks.box3d.camera import box3d_corners
-from tasks.box3d.class_stats import INFO_CLASSES
-from tasks.box3d.info_dataset import NUSCENES_CAMERAS, NuScenesInfoDataset
+from centerx_tasks.box3d.camera import box3d_corners
+from centerx_tasks.box3d.class_stats import INFO_CLASSES
+from centerx_tasks.box3d.info_dataset import NUSCENES_CAMERAS, NuScenesInfoDataset
 
 REPO = Path(__file__).resolve().parents[3]
 DEMO = REPO / '..' / 'shared' / 'fixtures' / 'nuscenes' / 'demo'
@@ -69,7 +69,7 @@ def test_counts_ids_and_fields(raw) -> None:
 
 def test_loads_through_pipeline(raw) -> None:
     from centerx.data.transforms import LoadImage, PackDetInputs
-    import tasks.box3d.annotation_kinds  # noqa: F401
+    import centerx_tasks.box3d.annotation_kinds  # noqa: F401
     ds = build(cameras=('CAM_BACK_LEFT',), pipeline=[LoadImage(), PackDetInputs()], image_size=IMAGE_WH)
     assert (ds.get_data_info(0)['height'], ds.get_data_info(0)['width']) == (900, 1600)
     out = ds[0]

@@ -15,7 +15,7 @@ from pyquaternion import Quaternion
 
 from centerx.data.transforms.loading import LoadImage
 from centerx.registry import DATASETS
-from tasks.box3d.mono3d_dataset import (NUSCENES_ATTRIBUTES, NUSCENES_CLASSES, NuScenesMono3DDataset,
+from centerx_tasks.box3d.mono3d_dataset import (NUSCENES_ATTRIBUTES, NUSCENES_CLASSES, NuScenesMono3DDataset,
                                         box3d_corners, corners_enclosing_boxes, pose_matrix, project_points)
 
 REPO = Path(__file__).resolve().parents[3]
@@ -222,8 +222,8 @@ def test_missing_file_and_bad_arguments(tmp_path) -> None:
 
 def test_constants_agree_with_the_package() -> None:
     """One class order and one attribute order across the box3d modules."""
-    from tasks.box3d import class_stats
-    from tasks.box3d.mono3d_dataset import DEFAULT_ATTRIBUTE
+    from centerx_tasks.box3d import class_stats
+    from centerx_tasks.box3d.mono3d_dataset import DEFAULT_ATTRIBUTE
     assert NUSCENES_CLASSES == class_stats.NUSCENES_CLASSES
     assert NUSCENES_ATTRIBUTES == class_stats.NUSCENES_ATTRIBUTES
     assert {k: v or '' for k, v in DEFAULT_ATTRIBUTE.items()} == class_stats.DEFAULT_ATTRIBUTES

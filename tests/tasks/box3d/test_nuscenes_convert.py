@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from pyquaternion import Quaternion
 
-from tasks.box3d.mono3d_dataset import NuScenesMono3DDataset
-from tasks.box3d.nuscenes_convert import convert_nuscenes
+from centerx_tasks.box3d.mono3d_dataset import NuScenesMono3DDataset
+from centerx_tasks.box3d.nuscenes_convert import convert_nuscenes
 
 REPO = Path(__file__).resolve().parents[3]
 VERSION = 'v1.0-mini'

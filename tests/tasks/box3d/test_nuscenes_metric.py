@@ -14,9 +14,9 @@ from pyquaternion import Quaternion
 
 from centerx.registry import METRICS
 from centerx.structures import DetSample, ImageMeta
-from tasks.box3d import nuscenes_metric as nm
-from tasks.box3d.nuscenes_metric import NuScenesMetric
-from tasks.box3d.nuscenes_results import (MMDET3D_NUSCENES_CLASSES, NUSCENES_ATTRIBUTES, NUSCENES_CLASSES,
+from centerx_tasks.box3d import nuscenes_metric as nm
+from centerx_tasks.box3d.nuscenes_metric import NuScenesMetric
+from centerx_tasks.box3d.nuscenes_results import (MMDET3D_NUSCENES_CLASSES, NUSCENES_ATTRIBUTES, NUSCENES_CLASSES,
                                           camera_ego2global, global_to_camera_boxes)
 
 REPO = Path(__file__).resolve().parents[3]

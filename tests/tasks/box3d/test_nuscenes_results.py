@@ -15,8 +15,8 @@ from nuscenes.utils.data_classes import Box
 from nuscenes.utils.geometry_utils import view_points
 from pyquaternion import Quaternion
 
-from tasks.box3d import nuscenes_results as nr
-from tasks.box3d.nuscenes_results import (MMDET3D_NUSCENES_CLASSES, NUSCENES_ATTRIBUTES, NUSCENES_CLASSES,
+from centerx_tasks.box3d import nuscenes_results as nr
+from centerx_tasks.box3d.nuscenes_results import (MMDET3D_NUSCENES_CLASSES, NUSCENES_ATTRIBUTES, NUSCENES_CLASSES,
                                           CameraDetections, camera_boxes_to_devkit_boxes,
                                           camera_boxes_to_global, camera_ego2global, camera_to_global,
                                           from_detection_results, global_to_camera_boxes,

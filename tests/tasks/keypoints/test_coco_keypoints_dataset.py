@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import tasks.keypoints.coco_keypoints_dataset as dataset_module
+import centerx_tasks.keypoints.coco_keypoints_dataset as dataset_module
 from centerx.registry import DATASETS
-from tasks.keypoints.coco_keypoints_dataset import CocoKeypointsDataset
-from tasks.keypoints.coco_meta import (COCO_FLIP_PAIRS, COCO_KEYPOINT_NAMES, COCO_PERSON_CATEGORY,
+from centerx_tasks.keypoints.coco_keypoints_dataset import CocoKeypointsDataset
+from centerx_tasks.keypoints.coco_meta import (COCO_FLIP_PAIRS, COCO_KEYPOINT_NAMES, COCO_PERSON_CATEGORY,
                                        COCO_SIGMAS, COCO_SKELETON, DEFAULT_SIGMA, derive_flip_pairs)
 
 K = 17

@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 import torch
 
-import tasks.box2d.task  # noqa: F401  (registers Box2DTask)
-import tasks.keypoints.task  # noqa: F401  (registers KeypointTask and the 'keypoints' kind)
+import centerx_tasks.box2d.task  # noqa: F401  (registers Box2DTask)
+import centerx_tasks.keypoints.task  # noqa: F401  (registers KeypointTask and the 'keypoints' kind)
 from centerx.data.transforms import PackDetInputs, RandomFlip
 from centerx.models import CenterNet
 from centerx.structures import ImageMeta
 from centerx.task import Grid, concat_instances
-from tasks.box2d.task import Box2DTask
-from tasks.keypoints.task import KeypointTask
+from centerx_tasks.box2d.task import Box2DTask
+from centerx_tasks.keypoints.task import KeypointTask
 
 NAMES = ['nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder', 'right_shoulder',
          'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_hip', 'right_hip', 'left_knee',
@@ -123,7 +123,7 @@ def test_flip_output_maps_restores_perfect_maps() -> None:
 
 
 def task_perm():
-    from tasks.keypoints.annotation_kind import flip_permutation
+    from centerx_tasks.keypoints.annotation_kind import flip_permutation
     return flip_permutation(17, PAIRS)
 
 

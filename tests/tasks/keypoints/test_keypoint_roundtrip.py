@@ -24,8 +24,8 @@ import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-import tasks.box2d.task  # noqa: F401  (registers Box2DTask)
-import tasks.keypoints.task  # noqa: F401  (registers KeypointTask and the 'keypoints' kind)
+import centerx_tasks.box2d.task  # noqa: F401  (registers Box2DTask)
+import centerx_tasks.keypoints.task  # noqa: F401  (registers KeypointTask and the 'keypoints' kind)
 from centerx.data.transforms import CenterAffine, PackDetInputs, RandomFlip
 from centerx.models import CenterNet
 from centerx.structures import ImageMeta

@@ -6,17 +6,17 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
-import tasks.box2d.task  # noqa: F401  (registers Box2DTask)
-import tasks.keypoints.annotation_kind  # noqa: F401  (registers the 'keypoints' kind)
+import centerx_tasks.box2d.task  # noqa: F401  (registers Box2DTask)
+import centerx_tasks.keypoints.annotation_kind  # noqa: F401  (registers the 'keypoints' kind)
 from centerx.data import WarpContext, warp_instances
 from centerx.data.transforms import RandomFlip
 from centerx.heatmap import CornerNetGaussian
 from centerx.registry import ANNOTATION_KINDS, TASKS
 from centerx.structures import ImageMeta
 from centerx.task import Grid, concat_instances
-from tasks.box2d.task import Box2DTask
-from tasks.keypoints.annotation_kind import KeypointKind, flip_permutation
-from tasks.keypoints.task import KeypointTask
+from centerx_tasks.box2d.task import Box2DTask
+from centerx_tasks.keypoints.annotation_kind import KeypointKind, flip_permutation
+from centerx_tasks.keypoints.task import KeypointTask
 
 STRIDE = 4
 GRID = Grid(batch_size=1, shape=(16, 16), stride=STRIDE, input_shape=(64, 64))

@@ -15,10 +15,10 @@ from mmengine.structures import InstanceData
 
 from centerx.registry import METRICS
 from centerx.structures import DetSample, ImageMeta
-from tasks.box2d.coco_metric import METRIC_NAMES
-from tasks.keypoints.coco_keypoints_dataset import CocoKeypointsDataset
-from tasks.keypoints.coco_meta import COCO_PERSON_CATEGORY, COCO_SIGMAS
-from tasks.keypoints.keypoints_metric import KPT_METRIC_NAMES, CocoKeypointsMetric
+from centerx_tasks.box2d.coco_metric import METRIC_NAMES
+from centerx_tasks.keypoints.coco_keypoints_dataset import CocoKeypointsDataset
+from centerx_tasks.keypoints.coco_meta import COCO_PERSON_CATEGORY, COCO_SIGMAS
+from centerx_tasks.keypoints.keypoints_metric import KPT_METRIC_NAMES, CocoKeypointsMetric
 
 K = 17
 THRESHOLDS = np.linspace(0.5, 0.95, 10)

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tasks.keypoints.coco_meta import COCO_KEYPOINT_NAMES, COCO_PERSON_CATEGORY
-from tasks.keypoints.synthetic import LEFT, RIGHT, ensure_synthetic_poses, main, render_sample
+from centerx_tasks.keypoints.coco_meta import COCO_KEYPOINT_NAMES, COCO_PERSON_CATEGORY
+from centerx_tasks.keypoints.synthetic import LEFT, RIGHT, ensure_synthetic_poses, main, render_sample
 
 KWARGS = dict(num_train=24, num_val=4, image_size=(112, 144), seed=5)
 H, W = KWARGS['image_size']

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from centerx.registry import DATASETS
-from tasks.rotated.dota_dataset import DotaDataset, image_size
-from tasks.rotated.dota_labels import DOTA_V1_CLASSES, DotaLabelError
-from tasks.rotated.synthetic import SYNTHETIC_CLASSES
+from centerx_tasks.rotated.dota_dataset import DotaDataset, image_size
+from centerx_tasks.rotated.dota_labels import DOTA_V1_CLASSES, DotaLabelError
+from centerx_tasks.rotated.synthetic import SYNTHETIC_CLASSES
 
 V1 = DOTA_V1_CLASSES.index
 GOOD = '10 10 30 10 30 20 10 20 plane 0\n'

@@ -11,9 +11,9 @@ from mmengine.structures import InstanceData
 
 from centerx.registry import METRICS
 from centerx.structures import DetSample, ImageMeta
-from tasks.rotated.dota_dataset import DotaDataset
-from tasks.rotated.dota_metric import DotaMetric
-from tasks.rotated.submission import read_task1_submission
+from centerx_tasks.rotated.dota_dataset import DotaDataset
+from centerx_tasks.rotated.dota_metric import DotaMetric
+from centerx_tasks.rotated.submission import read_task1_submission
 
 CLASSES = ('plane', 'ship')
 

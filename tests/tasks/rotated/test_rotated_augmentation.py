@@ -1,6 +1,6 @@
 """Flip and affine augmentation keep DOTA polygons on their objects in the warped image.
 
-Synthetic images (``tasks.rotated.synthetic``) have flat-coloured objects, so a warped
+Synthetic images (``centerx_tasks.rotated.synthetic``) have flat-coloured objects, so a warped
 polygon is on its object when the pixel at its centroid has the object's colour. On the
 real P1888 image, the mean colour inside each warped polygon must match the mean colour
 inside the original polygon in the original image, and not that of a polygon shifted by its
@@ -14,11 +14,11 @@ import cv2
 import numpy as np
 import pytest
 
-import tasks.rotated  # noqa: F401  (registers the polygons annotation kind and the dataset)
+import centerx_tasks.rotated  # noqa: F401  (registers the polygons annotation kind and the dataset)
 from centerx.data.geometry import apply_to_points
 from centerx.data.transforms import CenterAffine, LoadImage, RandomCenterAffine, RandomFlip
-from tasks.rotated.dota_dataset import DotaDataset
-from tasks.rotated.synthetic import SYNTHETIC_CLASSES, ensure_synthetic_dota, render_sample
+from centerx_tasks.rotated.dota_dataset import DotaDataset
+from centerx_tasks.rotated.synthetic import SYNTHETIC_CLASSES, ensure_synthetic_dota, render_sample
 
 NUM_IMAGES = 4
 SEEDS = (0, 1, 2, 3)

@@ -1,11 +1,11 @@
-"""Tests for tasks.rotated.convex_quads against shapely/GEOS."""
+"""Tests for centerx_tasks.rotated.convex_quads against shapely/GEOS."""
 
 from __future__ import annotations
 
 import numpy as np
 import shapely
 
-from tasks.rotated.convex_quads import convex_intersection_area, polygon_area, quad_convex_hull
+from centerx_tasks.rotated.convex_quads import convex_intersection_area, polygon_area, quad_convex_hull
 
 
 def test_hull_of_special_quads():

@@ -1,15 +1,15 @@
-"""Tests for tasks.rotated.dota_eval (fast) against hand-computed values and the reference."""
+"""Tests for centerx_tasks.rotated.dota_eval (fast) against hand-computed values and the reference."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from tasks.rotated.dota_eval import average_precision, eval_dota, group_detections
-from tasks.rotated.dota_eval_reference import _voc_ap, eval_dota_reference
-from tasks.rotated.dota_labels import DOTA_V1_CLASSES, parse_dota_label_file
-from tasks.rotated.geometry import rbox_to_poly_np
-from tasks.rotated.submission import read_task1_submission, write_task1_submission
+from centerx_tasks.rotated.dota_eval import average_precision, eval_dota, group_detections
+from centerx_tasks.rotated.dota_eval_reference import _voc_ap, eval_dota_reference
+from centerx_tasks.rotated.dota_labels import DOTA_V1_CLASSES, parse_dota_label_file
+from centerx_tasks.rotated.geometry import rbox_to_poly_np
+from centerx_tasks.rotated.submission import read_task1_submission, write_task1_submission
 
 
 def box(x0: float, y0: float, w: float = 10.0, h: float = 10.0) -> list[float]:

@@ -1,4 +1,4 @@
-"""Tests for tasks.rotated.geometry."""
+"""Tests for centerx_tasks.rotated.geometry."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from tasks.rotated.dota_labels import parse_dota_label_file
-from tasks.rotated.geometry import (
+from centerx_tasks.rotated.dota_labels import parse_dota_label_file
+from centerx_tasks.rotated.geometry import (
     canonical_rbox,
     min_area_rect,
     poly_to_hbox,
@@ -19,7 +19,7 @@ from tasks.rotated.geometry import (
     rbox_to_poly,
     rbox_to_poly_np,
 )
-from tasks.rotated.polygon_iou import poly_iou_aligned
+from centerx_tasks.rotated.polygon_iou import poly_iou_aligned
 
 
 def random_rboxes(n: int, seed: int = 0, dtype=torch.float64) -> torch.Tensor:

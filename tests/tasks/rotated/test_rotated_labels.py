@@ -1,11 +1,11 @@
-"""Tests for tasks.rotated.dota_labels."""
+"""Tests for centerx_tasks.rotated.dota_labels."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from tasks.rotated.dota_labels import (
+from centerx_tasks.rotated.dota_labels import (
     DOTA_V1_CLASSES,
     DOTA_V15_CLASSES,
     DotaLabelError,

@@ -1,4 +1,4 @@
-"""Tests for tasks.rotated.polygon_iou."""
+"""Tests for centerx_tasks.rotated.polygon_iou."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from shapely.geometry import Polygon
 
-from tasks.rotated.geometry import rbox_to_poly_np
-from tasks.rotated.polygon_iou import (
+from centerx_tasks.rotated.geometry import rbox_to_poly_np
+from centerx_tasks.rotated.polygon_iou import (
     hbox_overlap_pairs,
     poly_iou_aligned,
     poly_iou_matrix,

@@ -1,4 +1,4 @@
-"""Tests for tasks.rotated.split / merge / patch_names and the two CLI tools."""
+"""Tests for centerx_tasks.rotated.split / merge / patch_names and the two CLI tools."""
 
 from __future__ import annotations
 
@@ -9,19 +9,19 @@ import cv2
 import numpy as np
 import pytest
 
-from tasks.rotated.dota_eval import group_detections
-from tasks.rotated.dota_labels import DOTA_V1_CLASSES, parse_dota_label_file
-from tasks.rotated.merge import (
+from centerx_tasks.rotated.dota_eval import group_detections
+from centerx_tasks.rotated.dota_labels import DOTA_V1_CLASSES, parse_dota_label_file
+from centerx_tasks.rotated.merge import (
     DOTA_MERGE_NMS_THR,
     batched_rotated_nms,
     merge_patch_detections,
     patch_polys_to_image,
     rotated_nms,
 )
-from tasks.rotated.patch_names import format_patch_name, parse_patch_name
-from tasks.rotated.polygon_iou import poly_iou_matrix
-from tasks.rotated.split import sliding_windows, split_image, split_stats, window_starts
-from tasks.rotated.submission import read_task1_submission, write_task1_submission
+from centerx_tasks.rotated.patch_names import format_patch_name, parse_patch_name
+from centerx_tasks.rotated.polygon_iou import poly_iou_matrix
+from centerx_tasks.rotated.split import sliding_windows, split_image, split_stats, window_starts
+from centerx_tasks.rotated.submission import read_task1_submission, write_task1_submission
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -145,7 +145,7 @@ def test_rotated_nms_hand_case():
 
 
 def test_rotated_nms_rotated_boxes():
-    from tasks.rotated.geometry import rbox_to_poly_np
+    from centerx_tasks.rotated.geometry import rbox_to_poly_np
 
     rb = np.array([[50, 50, 40, 10, 0.5], [50, 50, 40, 10, 0.55], [50, 50, 40, 10, 0.5 + np.pi / 2]])
     polys = rbox_to_poly_np(rb)

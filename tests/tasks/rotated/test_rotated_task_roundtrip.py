@@ -33,18 +33,18 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
-import tasks.rotated  # noqa: F401  (registers the task, dataset, metric and the polygons kind)
+import centerx_tasks.rotated  # noqa: F401  (registers the task, dataset, metric and the polygons kind)
 from centerx.data.transforms import CenterAffine, LoadImage, PackDetInputs
 from centerx.decode import Peaks
 from centerx.heatmap import CornerNetGaussian, RotatedEllipticalGaussian
 from centerx.models import CenterNet
 from centerx.models.center_head import CenterHead
 from centerx.task import DecodeContext, Grid, concat_instances, grid_to_image
-from tasks.rotated import DOTA_V1_CLASSES
-from tasks.rotated.dota_dataset import DotaDataset
-from tasks.rotated.dota_metric import DotaMetric
-from tasks.rotated.geometry import poly_to_rbox, rbox_to_poly
-from tasks.rotated.task import RotatedBoxTask
+from centerx_tasks.rotated import DOTA_V1_CLASSES
+from centerx_tasks.rotated.dota_dataset import DotaDataset
+from centerx_tasks.rotated.dota_metric import DotaMetric
+from centerx_tasks.rotated.geometry import poly_to_rbox, rbox_to_poly
+from centerx_tasks.rotated.task import RotatedBoxTask
 
 HEAD = 'dota'
 TOPK = 1000  # > the 536 objects of P0706 (the default 100 would cap recall)
@@ -429,7 +429,7 @@ def test_angle_loss_options():
     """'smooth_l1' (beta 1) is quadratic on the angle vector's range; unknown names are refused."""
     import torch.nn.functional as F
     from centerx.task import Centers, Grid
-    from tasks.rotated.task import RotatedBoxTask
+    from centerx_tasks.rotated.task import RotatedBoxTask
     with pytest.raises(ValueError, match="angle_loss"):
         RotatedBoxTask(angle_loss='l2')
     grid = Grid(batch_size=1, shape=(4, 4), stride=4, input_shape=(16, 16))

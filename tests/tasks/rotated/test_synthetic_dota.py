@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from tasks.rotated.dota_labels import parse_dota_label_file
-from tasks.rotated.polygon_iou import poly_iou_matrix
-from tasks.rotated.synthetic import (SYNTHETIC_CLASSES, ensure_synthetic_dota, image_name, main,
+from centerx_tasks.rotated.dota_labels import parse_dota_label_file
+from centerx_tasks.rotated.polygon_iou import poly_iou_matrix
+from centerx_tasks.rotated.synthetic import (SYNTHETIC_CLASSES, ensure_synthetic_dota, image_name, main,
                                      render_sample)
 
 KWARGS = dict(num_train=16, num_val=4, image_size=(256, 256), seed=5, empty_every=8)
