@@ -28,7 +28,7 @@ if (TUTORIAL / 'centerx_circles').is_dir():
     import centerx_circles  # noqa: F401,E402  (the tutorial's plugin registers itself)
 
 IMAGE = (128, 160)  # (H, W) of the network input
-CLASSES = ('a', 'b')
+CLASSES = ('car', 'pedestrian')  # names with statistics in every built-in task (Box3DTask's mean sizes)
 TASK_TYPES = sorted(TASKS.module_dict)
 #: (task type, extra task arguments, neck type): every registered task with its defaults, plus the
 #: options the demos ship (log sizes, the skip neck), so they get the same tests

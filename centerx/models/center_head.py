@@ -26,8 +26,11 @@ class CenterHead(nn.Module):
     Args:
         name: head name (prefix of its losses when a model has several heads).
         in_channels: channels of the stride-4 feature.
-        classes: class names of this head's heatmap channels.
-        tasks: built tasks; task names must be unique within the head.
+        classes: class names of this head's heatmap channels; handed to every task with
+            :meth:`~centerx.task.Task.bind_classes` at build time.
+        tasks: built tasks; task names must be unique within the head. Any task that places
+            centers may be the center task, and any task may sit behind it (the encode rule of
+            :class:`~centerx.task.Task`).
         kernel: how centers spread on the heatmap.
         center_task: name of the task that places the peaks (default: the first
             task that can).
@@ -52,6 +55,11 @@ class CenterHead(nn.Module):
                              'give duplicates a name=... in config')
         if not tasks:
             raise ValueError(f'head {name!r} has no tasks')
+        for task in tasks:  # classes reach every task before anything is built from them
+            try:
+                task.bind_classes(self.classes)
+            except ValueError as err:
+                raise ValueError(f'head {name!r}: {err}') from err
         self.tasks = nn.ModuleDict({t.name: t for t in tasks})
         if center_task is None:
             placing = [t.name for t in tasks if t.places_centers]

@@ -11,10 +11,34 @@ pure, separately testable pieces:
 - ``decode``: attributes at heatmap peaks, in original-image coordinates.
 
 Encoders and decoders are vectorized tensor functions (no per-object Python loops).
+
+Where a task may sit on a head
+------------------------------
+One task of a head (its ``center_task``, by default the first that can) places the peaks;
+every other task of the head is an *attribute* task there, whether or not it could place
+centers itself. Any center-placing task may be the center task, and any task may sit behind
+any center task. That holds because of one encode rule:
+
+    A task encodes from its **own** ground truth. From the ``centers`` argument it takes only
+    the cells chosen (``batch_idx``, :meth:`Centers.peak_cells`) and which objects have a
+    peak (``valid``). Offsets are measured from those cells to the task's own point (box
+    center, projected 3D center ...), and its weight is ``centers.valid & <own validity>``.
+
+:meth:`Task.at_peaks` implements the rule; a task calls it from ``encode`` (when the task
+placed the centers itself, the offset is the usual sub-cell offset in ``[0, 1)``). Reading
+any other field of ``centers`` (``sizes``, ``angles``, ``offset``) in ``encode`` ties the task
+to one center task and breaks the mix.
+
+How classes reach a task
+------------------------
+The head hands its class names to each of its tasks at build time with :meth:`Task.bind_classes`
+(as mmdet hands ``num_classes`` to its heads); a task that needs per-class knowledge (mean 3D
+sizes ...) overrides it and raises there, naming the class, when it cannot serve one. Labels
+reaching ``encode`` are head channels ``0 .. len(classes) - 1``.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, Optional, Tuple
+from typing import Any, ClassVar, Dict, Optional, Sequence, Tuple
 
 import torch
 from mmengine.structures import InstanceData
@@ -43,8 +67,9 @@ class Task(nn.Module):
     default_name: ClassVar[str] = 'task'
     #: maps holding logits (keypoint heatmaps ...): flip TTA averages them as probabilities
     logit_maps: ClassVar[Tuple[str, ...]] = ()
-    #: for a task that does not place centers: the registered type of a task that does, which
-    #: the registry-wide tests put first on the head (e.g. ``'Box2DTask'`` for keypoints)
+    #: for a task that does not place centers: the registered type of a center task it is
+    #: usually paired with (e.g. ``'Box2DTask'`` for keypoints); the registry-wide tests also put
+    #: it behind every other center task
     companion: ClassVar[Optional[str]] = None
     #: largest ``roundtrip_error`` the registry-wide round-trip test accepts
     roundtrip_tolerance: ClassVar[float] = 1e-3
@@ -60,6 +85,37 @@ class Task(nn.Module):
                              f'known terms are {sorted(weights)}')
         weights.update(loss_weights or {})
         self.loss_weights = weights
+        #: the head's class names in channel order, set by :meth:`bind_classes` (None until bound)
+        self.classes: Optional[Tuple[str, ...]] = None
+
+    def bind_classes(self, classes: Sequence[str]) -> None:
+        """Receive the class names of the head this task sits on (heatmap channel order).
+
+        Called once by the head at build time. The default stores them in :attr:`classes`; a
+        task that needs per-class knowledge extends this and raises ``ValueError`` naming any
+        class it cannot serve.
+        """
+        self.classes = tuple(classes)
+
+    @staticmethod
+    def at_peaks(own_xy: Tensor, own_valid: Tensor, centers: Centers, grid: Grid) -> Tuple[Tensor, Tensor]:
+        """The encode rule: this task's own point measured from the peak cells the head chose.
+
+        Args:
+            own_xy: (M, 2) this task's own point of each object (grid cells), from its own ground
+                truth; non-finite rows are allowed where ``own_valid`` is False.
+            own_valid: (M,) bool, this task has a usable target for the object.
+            centers: the head's centers (M rows); only ``peak_cells`` and ``valid`` are read.
+            grid: the output grid.
+
+        Returns:
+            offset (M, 2) float, ``own_xy - peak cell`` (zero where the weight is zero), and
+            weight (M,) float32, ``centers.valid & own_valid``.
+        """
+        valid = centers.valid & own_valid
+        offset = centers.offsets_to(own_xy, grid)
+        offset = torch.where(valid[:, None], offset, torch.zeros_like(offset))
+        return offset, valid.to(torch.float32)
 
     @property
     def places_centers(self) -> bool:
@@ -74,15 +130,20 @@ class Task(nn.Module):
                 with ``batch_idx`` (M,), ``labels`` (M,) head class, ``ignore`` (M,).
             grid: the output grid.
         """
-        raise NotImplementedError(f'{type(self).__name__} does not place centers; '
-                                  'put a task that does (e.g. Box2DTask) first on the head')
+        raise NotImplementedError(f'{type(self).__name__} does not place centers; put a task that does '
+                                  '(Box2DTask, RotatedBoxTask, Box3DTask ...) on the same head')
 
     def init_branch(self, map_name: str, branch: nn.Sequential) -> None:
         """Initialise the last layer of a map's branch (default: zero bias)."""
         nn.init.constant_(branch[-1].bias, 0.0)
 
     def encode(self, gt: InstanceData, centers: Centers, grid: Grid) -> Dict[str, Tensor]:
-        """Regression targets at the centers: dict of (M, ...) tensors (``weight`` (M,) or (M, C))."""
+        """Regression targets at the centers: dict of (M, ...) tensors (``weight`` (M,) or (M, C)).
+
+        Follows the encode rule of the module docstring (use :meth:`at_peaks`): targets come
+        from ``gt``; ``centers`` only says which cell each object is read at and whether it has
+        a peak.
+        """
         raise NotImplementedError
 
     def loss(self, preds: Dict[str, Tensor], targets: Dict[str, Tensor], centers: Centers,

@@ -65,12 +65,29 @@ class Centers:
         """(M, 2) sub-cell offset ``xy - floor(xy)`` in [0, 1)."""
         return self.xy - torch.floor(self.xy)
 
+    def peak_cells(self, grid: Grid) -> Tensor:
+        """(M, 2) int64 grid cell (x, y) each object's regression targets are read at: ``xy_int``
+        clamped inside the grid (the cell :meth:`gather` reads and the decoder's peak)."""
+        xy = self.xy_int
+        return torch.stack([xy[:, 0].clamp(0, grid.shape[1] - 1), xy[:, 1].clamp(0, grid.shape[0] - 1)], dim=1)
+
+    def offsets_to(self, points: Tensor, grid: Grid) -> Tensor:
+        """(M, 2) vector from each object's peak cell (its integer corner) to ``points``.
+
+        Args:
+            points: (M, 2) float positions in grid cells, one per object (a task's own center:
+                the box center, the projected 3D center ...).
+
+        Returns:
+            ``points - peak_cells``: in ``[0, 1)`` when the point lies in the peak cell (the
+            task that placed the peaks), any vector when a sibling task placed them.
+        """
+        return points - self.peak_cells(grid).to(points.dtype)
+
     def cell_index(self, grid: Grid) -> Tensor:
         """(M,) int64 flat index ``y * W + x`` of each peak cell (clamped inside the grid)."""
-        xy = self.xy_int
-        x = xy[:, 0].clamp(0, grid.shape[1] - 1)
-        y = xy[:, 1].clamp(0, grid.shape[0] - 1)
-        return y * grid.shape[1] + x
+        cells = self.peak_cells(grid)
+        return cells[:, 1] * grid.shape[1] + cells[:, 0]
 
     def gather(self, maps: Tensor, grid: Grid) -> Tensor:
         """Read a (B, C, H, W) map at every object's peak cell.

@@ -72,9 +72,8 @@ class Box2DTask(Task):
         peak cell to the box center, so the decoded box is still the box.
         """
         own = self.centers(gt, grid)  # identical to ``centers`` when this task placed them
-        offset = own.xy - centers.xy_int.to(own.xy.dtype)
-        return {'size': self.size_codec.encode(own.sizes), 'offset': offset,
-                'weight': (centers.valid & own.valid).to(torch.float32)}
+        offset, weight = self.at_peaks(own.xy, own.valid, centers, grid)
+        return {'size': self.size_codec.encode(own.sizes), 'offset': offset, 'weight': weight}
 
     def loss(self, preds: Dict[str, Tensor], targets: Dict[str, Tensor], centers: Centers,
              grid: Grid) -> Dict[str, Tensor]:

@@ -8,7 +8,6 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -17,17 +16,12 @@ from centerx.losses import weighted_l1_loss
 from centerx.registry import TASKS
 from centerx.task import Centers, DecodeContext, Grid, Task
 
-from .camera import (alpha_to_yaw, boxes3d_to_rects, mirror_boxes3d, project_points, unproject, wrap_angle,
-                     yaw_to_alpha)
-from .class_stats import NUSCENES_CLASSES, mean_size_table
+from .camera import alpha_to_yaw, boxes3d_to_rects, mirror_boxes3d, project_points, unproject, yaw_to_alpha
+from .class_stats import mean_size_table
+from .codecs import EXP_CLAMP, DepthCodec, OrientationCodec, weighted_ce
+from .extras import attribute_targets, velocity_targets
 
-DEPTH_ENCODINGS = ('inverse_sigmoid', 'log', 'linear')
-ORIENTATIONS = ('sincos', 'multibin')
 CENTER_MODES = ('projected', 'box2d')
-# bin centers of CenterNet's two overlapping orientation bins
-_BIN_CENTERS = (-0.5 * math.pi, 0.5 * math.pi)
-# map values are clamped before exp() so that a wild prediction cannot overflow
-_EXP_CLAMP = 15.0
 
 
 @TASKS.register_module()
@@ -56,18 +50,15 @@ class Box3DTask(Task):
     call are in :attr:`exclusions` (for logging). Ignored objects (``ignore``) that
     would place a peak mask their neighbourhood as usual.
 
-    Targets at the peak cell:
+    Targets at the peak cell the head chose (from this task's own ``boxes3d``, the encode rule
+    of :class:`~centerx.task.Task`; the codecs are in :mod:`centerx_tasks.box3d.codecs`):
 
     - ``offset`` (2): projected center (grid cells) - peak cell;
-    - ``depth`` (1): encoded ``z``; ``depth_encoding`` ``'inverse_sigmoid'`` (CenterNet,
-      ``z = 1 / sigmoid(o) - 1``, which equals ``exp(-o)`` and is computed so),
-      ``'log'`` (``z = exp(o)``) or ``'linear'`` (SMOKE, ``z = mu + sigma * o`` with
-      ``depth_ref = (mu, sigma)``, SMOKE's KITTI values by default);
+    - ``depth`` (1): encoded ``z`` (:class:`~centerx_tasks.box3d.codecs.DepthCodec`:
+      ``'inverse_sigmoid'`` CenterNet, ``'log'``, or ``'linear'`` SMOKE with ``depth_ref``);
     - ``dims`` (3): ``log((l, h, w) / mean[class])``, mean sizes per head class;
-    - ``rot``: the observation angle ``alpha = yaw - atan2(x, z)`` as ``(sin, cos)``
-      (2 channels, ``orientation='sincos'``) or CenterNet's two overlapping bins
-      (8 channels ``[bin1 logits (2), sin, cos of alpha - (-pi/2), bin2 logits (2),
-      sin, cos of alpha - pi/2]``, ``orientation='multibin'``);
+    - ``rot``: the observation angle ``alpha = yaw - atan2(x, z)``, ``(sin, cos)`` or
+      CenterNet's two bins (:class:`~centerx_tasks.box3d.codecs.OrientationCodec`);
     - optional ``velocity`` (2, ``velocity=True``): camera-frame ``(vx, vz)`` m/s;
     - optional ``attr`` (``num_attributes`` logits): attribute class.
 
@@ -84,12 +75,17 @@ class Box3DTask(Task):
     context carries them (export: cameras become graph inputs), else from ``ctx.metas``.
     Flip test-time augmentation: :meth:`flip_output_maps`.
 
+    Classes: the head hands its class names to the task (:meth:`bind_classes`) and the ``dims``
+    codec takes the mean size of exactly those classes, by name; building the head raises
+    ``ValueError`` naming any class that has no mean size (give it in ``mean_sizes``).
+    ``encode`` raises on a label outside the head's channels.
+
     Args:
-        classes: the head's class names, in channel order (to index ``mean_sizes``); default
-            :data:`~centerx_tasks.box3d.class_stats.NUSCENES_CLASSES` (mmdet3d order; a head of
-            :class:`~centerx_tasks.box3d.info_dataset.NuScenesInfoDataset` classes is in
-            ``INFO_CLASSES`` order, so pass the head's classes).
-        mean_sizes: class name -> mean (l, h, w) m; default nuScenes.
+        classes: only for a task used outside a head (tests, tools): bind these class names
+            now. On a head it may be left out (the head hands its own); when given it must
+            equal the head's classes.
+        mean_sizes: class name -> mean (l, h, w) m; default the nuScenes means
+            (:data:`~centerx_tasks.box3d.class_stats.NUSCENES_MEAN_SIZES`).
         depth_encoding, depth_ref, center, orientation: see above.
         min_depth: objects with ``z <= min_depth`` (m) place no peak.
         depth_loss: ``'decoded'`` (meters) or ``'encoded'`` (map space).
@@ -112,23 +108,23 @@ class Box3DTask(Task):
                  depth_loss: str = 'decoded', velocity: bool = False, num_attributes: int = 0,
                  name: Optional[str] = None, loss_weights: Optional[Dict[str, float]] = None) -> None:
         super().__init__(name=name, loss_weights=loss_weights)
-        for arg, value, allowed in (('depth_encoding', depth_encoding, DEPTH_ENCODINGS),
-                                    ('orientation', orientation, ORIENTATIONS),
-                                    ('center', center, CENTER_MODES),
+        for arg, value, allowed in (('center', center, CENTER_MODES),
                                     ('depth_loss', depth_loss, ('decoded', 'encoded'))):
             if value not in allowed:
                 raise ValueError(f'Box3DTask: {arg} must be one of {allowed}, got {value!r}')
-        if depth_encoding == 'linear' and not (len(depth_ref) == 2 and depth_ref[1] > 0):
-            raise ValueError(f'Box3DTask: depth_ref must be (mu, sigma > 0), got {depth_ref!r}')
         if num_attributes < 0:
             raise ValueError(f'Box3DTask: num_attributes must be >= 0, got {num_attributes}')
-        self.classes = tuple(classes) if classes is not None else NUSCENES_CLASSES
-        self.register_buffer('mean_sizes', mean_size_table(self.classes, mean_sizes), persistent=False)
-        self.depth_encoding, self.depth_ref = depth_encoding, (float(depth_ref[0]), float(depth_ref[1]))
+        self.depth_codec = DepthCodec(depth_encoding, depth_ref)
+        self.rot_codec = OrientationCodec(orientation)
+        self.depth_encoding, self.depth_ref = depth_encoding, self.depth_codec.ref
         self.center, self.orientation = center, orientation
         self.min_depth, self.depth_loss = float(min_depth), depth_loss
         self.velocity, self.num_attributes = bool(velocity), int(num_attributes)
-        maps = {'offset': 2, 'depth': 1, 'dims': 3, 'rot': 2 if orientation == 'sincos' else 8}
+        self._mean_size_config = None if mean_sizes is None else dict(mean_sizes)
+        self.register_buffer('_mean_sizes', None, persistent=False)
+        if classes is not None:
+            self.bind_classes(classes)
+        maps = {'offset': 2, 'depth': 1, 'dims': 3, 'rot': self.rot_codec.channels}
         provides = ['boxes3d']
         if self.velocity:
             maps['velocity'] = 2
@@ -140,24 +136,38 @@ class Box3DTask(Task):
         self.provides = tuple(provides)
         self._exclusions: Dict[str, Tensor] = {}
 
-    # ------------------------------------------------------------------ encodings
+    # ------------------------------------------------------------------ classes and codecs
+    def bind_classes(self, classes: Sequence[str]) -> None:
+        """Take the mean sizes of the head's classes (raises ``ValueError`` naming a class that
+        has none, or when the task was already bound to other classes)."""
+        classes = tuple(classes)
+        if self.classes is not None and self.classes != classes:
+            raise ValueError(f'{type(self).__name__} ({self.name}) was given classes={list(self.classes)} but '
+                             f'its head has classes {list(classes)}; leave classes out of the task config '
+                             '(the head hands its own)')
+        try:
+            table = mean_size_table(classes, self._mean_size_config)
+        except ValueError as err:
+            raise ValueError(f'{type(self).__name__} ({self.name}): {err}; give the missing classes in '
+                             'mean_sizes=dict(name=(l, h, w))') from err
+        super().bind_classes(classes)
+        self._mean_sizes = table
+
+    @property
+    def mean_sizes(self) -> Tensor:
+        """(C, 3) mean ``(l, h, w)`` of the bound classes, in channel order."""
+        if self._mean_sizes is None:
+            raise RuntimeError(f'{type(self).__name__} ({self.name}) has no classes yet: put it on a head '
+                               '(which hands it its classes) or pass classes=... when using it alone')
+        return self._mean_sizes
+
     def encode_depth(self, depth: Tensor) -> Tensor:
-        """Map value whose :meth:`decode_depth` is ``depth`` (meters, > 0 except for 'linear')."""
-        if self.depth_encoding == 'inverse_sigmoid':
-            return -torch.log(depth)
-        if self.depth_encoding == 'log':
-            return torch.log(depth)
-        mu, sigma = self.depth_ref
-        return (depth - mu) / sigma
+        """Map value whose :meth:`decode_depth` is ``depth`` (see :class:`~.codecs.DepthCodec`)."""
+        return self.depth_codec.encode(depth)
 
     def decode_depth(self, value: Tensor) -> Tensor:
         """Depth in meters from the map value."""
-        if self.depth_encoding == 'inverse_sigmoid':  # 1 / sigmoid(o) - 1 == exp(-o)
-            return torch.exp(-value.clamp(-_EXP_CLAMP, _EXP_CLAMP))
-        if self.depth_encoding == 'log':
-            return torch.exp(value.clamp(-_EXP_CLAMP, _EXP_CLAMP))
-        mu, sigma = self.depth_ref
-        return mu + sigma * value
+        return self.depth_codec.decode(value)
 
     def encode_dims(self, dims: Tensor, labels: Tensor) -> Tensor:
         """``log(dims / mean[labels])`` for (M, 3) sizes and (M,) head labels."""
@@ -165,28 +175,24 @@ class Box3DTask(Task):
 
     def decode_dims(self, value: Tensor, labels: Tensor) -> Tensor:
         """``exp(value) * mean[labels]`` for (..., 3) values and (...) head labels."""
-        return torch.exp(value.clamp(-_EXP_CLAMP, _EXP_CLAMP)) * self.mean_sizes[labels]
+        return torch.exp(value.clamp(-EXP_CLAMP, EXP_CLAMP)) * self.mean_sizes[labels]
 
     def encode_alpha(self, alpha: Tensor) -> Tensor:
-        """(M,) observation angles -> (M, 2) or (M, 8) rot targets (see the class docstring)."""
-        if self.orientation == 'sincos':
-            return torch.stack([torch.sin(alpha), torch.cos(alpha)], dim=-1)
-        in1 = (alpha < math.pi / 6) | (alpha > 5 * math.pi / 6)
-        in2 = (alpha > -math.pi / 6) | (alpha < -5 * math.pi / 6)
-        r1, r2 = alpha - _BIN_CENTERS[0], alpha - _BIN_CENTERS[1]
-        f1, f2 = in1.to(alpha.dtype), in2.to(alpha.dtype)
-        return torch.stack([1 - f1, f1, torch.sin(r1), torch.cos(r1),
-                            1 - f2, f2, torch.sin(r2), torch.cos(r2)], dim=-1)
+        """(M,) observation angles -> (M, 2) or (M, 8) rot targets (:class:`~.codecs.OrientationCodec`)."""
+        return self.rot_codec.encode(alpha)
 
     def decode_alpha(self, rot: Tensor) -> Tensor:
         """(..., C) rot map values -> (...) observation angle in ``[-pi, pi)``."""
-        if self.orientation == 'sincos':
-            return wrap_angle(torch.atan2(rot[..., 0], rot[..., 1]))
-        p1 = torch.softmax(rot[..., 0:2], dim=-1)[..., 1]
-        p2 = torch.softmax(rot[..., 4:6], dim=-1)[..., 1]
-        a1 = torch.atan2(rot[..., 2], rot[..., 3]) + _BIN_CENTERS[0]
-        a2 = torch.atan2(rot[..., 6], rot[..., 7]) + _BIN_CENTERS[1]
-        return wrap_angle(torch.where(p1 > p2, a1, a2))
+        return self.rot_codec.decode(rot)
+
+    def _checked_labels(self, labels: Tensor) -> Tensor:
+        """(M,) head labels, after checking each indexes a bound class."""
+        num = len(self.mean_sizes)
+        bad = (labels < 0) | (labels >= num)
+        if bool(bad.any()):
+            raise ValueError(f'{type(self).__name__} ({self.name}): labels {sorted(set(labels[bad].tolist()))} '
+                             f'are outside the head\'s {num} classes {list(self.classes)}')
+        return labels
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -265,40 +271,29 @@ class Box3DTask(Task):
                        valid=placed & ~ignore, ignore=ignore)
 
     def encode(self, gt: InstanceData, centers: Centers, grid: Grid) -> Dict[str, Tensor]:
+        """Targets from this task's own ``boxes3d`` at the peak cells the head chose: the offset
+        reaches from that cell to the projected 3D center; an object has targets when it has a
+        peak and its box is usable and in front of the camera."""
         geo = self._geometry(gt, grid)
-        valid = centers.valid & geo['in_front']
+        offset, weight = self.at_peaks(geo['uv'], geo['in_front'], centers, grid)
+        valid = weight > 0
         boxes = geo['boxes']
-        labels = gt.labels.clamp(0, len(self.classes) - 1)
-        vmask = valid[:, None]
+        labels = self._checked_labels(gt.labels)
         alpha = yaw_to_alpha(boxes[:, 6], boxes[:, 0], boxes[:, 2])
+        vmask = valid[:, None]
         targets = {
-            'offset': torch.where(vmask, geo['uv'] - centers.xy_int.to(geo['uv'].dtype), torch.zeros_like(geo['uv'])),
+            'offset': offset,
             'depth': torch.where(vmask, self.encode_depth(boxes[:, 2:3]), torch.zeros_like(boxes[:, 2:3])),
             'depth_m': boxes[:, 2:3],
             'dims': torch.where(vmask, self.encode_dims(boxes[:, 3:6], labels), torch.zeros_like(boxes[:, 3:6])),
             'rot': self.encode_alpha(alpha),
             'alpha': alpha,
-            'weight': valid.to(torch.float32),
+            'weight': weight,
         }
         if self.velocity:
-            vel = self.field_or_nan(gt, 'velocities', (2,)).to(torch.float32).reshape(-1, 2)
-            known = valid & torch.isfinite(vel).all(dim=1)
-            if 'has_velocities' in gt:
-                known &= gt.has_velocities
-            targets['velocity'] = torch.where(known[:, None], torch.nan_to_num(vel), torch.zeros_like(vel))
-            targets['velocity_weight'] = known.to(torch.float32)
+            targets.update(velocity_targets(gt, valid))
         if self.num_attributes:
-            if 'attr_labels' in gt:
-                attr = gt.attr_labels.to(torch.int64).reshape(-1)
-            else:
-                attr = torch.full_like(gt.batch_idx, -1)
-            known = valid & (attr >= 0) & (attr < self.num_attributes)
-            if 'has_attr_labels' in gt:
-                known &= gt.has_attr_labels
-            attr = torch.where(known, attr, torch.zeros_like(attr))
-            targets['attr'] = F.one_hot(attr, self.num_attributes).to(torch.float32) * known[:, None]
-            targets['attr_index'] = attr
-            targets['attr_weight'] = known.to(torch.float32)
+            targets.update(attribute_targets(gt, valid, self.num_attributes))
         return targets
 
     def loss(self, preds: Dict[str, Tensor], targets: Dict[str, Tensor], centers: Centers,
@@ -316,24 +311,13 @@ class Box3DTask(Task):
             'offset': weighted_l1_loss(at('offset'), targets['offset'], weight),
             'depth': depth,
             'dims': weighted_l1_loss(at('dims'), targets['dims'], weight),
-            'rot': self._rot_loss(at('rot'), targets['rot'], weight),
+            'rot': self.rot_codec.loss(at('rot'), targets['rot'], weight),
         }
         if self.velocity:
             losses['velocity'] = weighted_l1_loss(at('velocity'), targets['velocity'], targets['velocity_weight'])
         if self.num_attributes:
-            losses['attr'] = _weighted_ce(at('attr'), targets['attr_index'], targets['attr_weight'])
+            losses['attr'] = weighted_ce(at('attr'), targets['attr_index'], targets['attr_weight'])
         return self.weighted(losses)
-
-    def _rot_loss(self, pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
-        if self.orientation == 'sincos':
-            return weighted_l1_loss(pred, target, weight)
-        loss = pred.sum() * 0.0
-        for b in range(2):
-            active = target[:, 4 * b + 1]
-            loss = loss + _weighted_ce(pred[:, 4 * b:4 * b + 2], active.to(torch.int64), weight)
-            loss = loss + weighted_l1_loss(pred[:, 4 * b + 2:4 * b + 4], target[:, 4 * b + 2:4 * b + 4],
-                                           weight * active)
-        return loss
 
     def flip_output_maps(self, maps: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """Maps of a mirrored input, mirrored back (flip test-time augmentation).
@@ -345,11 +329,7 @@ class Box3DTask(Task):
         """
         out = {'depth': maps['depth'].flip(-1), 'dims': maps['dims'].flip(-1)}
         rot = maps['rot'].flip(-1)
-        if self.orientation == 'sincos':
-            sign = rot.new_tensor([1.0, -1.0])
-        else:
-            sign = rot.new_tensor([1.0, 1.0, -1.0, 1.0, 1.0, 1.0, -1.0, 1.0])
-        out['rot'] = rot * sign.view(1, -1, 1, 1)
+        out['rot'] = rot * self.rot_codec.mirror_signs(rot).view(1, -1, 1, 1)
         if self.velocity:
             vel = maps['velocity'].flip(-1)
             out['velocity'] = vel * vel.new_tensor([-1.0, 1.0]).view(1, 2, 1, 1)
@@ -430,11 +410,3 @@ class Box3DTask(Task):
                 flipped = torch.as_tensor([bool(m.flipped) for m in metas], device=device)
         return K.to(device=device, dtype=dtype), flipped.to(device=device, dtype=torch.bool)
 
-
-def _weighted_ce(logits: Tensor, target: Tensor, weight: Tensor) -> Tensor:
-    """Cross-entropy averaged over weighted rows (zero, still connected, when none)."""
-    if logits.shape[0] == 0:
-        return logits.sum() * 0.0
-    ce = F.cross_entropy(logits, target, reduction='none')
-    ce = torch.where(weight > 0, ce, torch.zeros_like(ce))
-    return (ce * weight).sum() / weight.sum().clamp(min=1e-4)

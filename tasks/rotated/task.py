@@ -32,7 +32,8 @@ class RotatedBoxTask(Task):
 
     Targets (grid cells): ``size`` (M, 2) = (w, h) (their logs with ``size_encoding='log'``);
     ``angle`` (M, 2) = (cos 2θ, sin 2θ);
-    ``offset`` (M, 2) = center - floor(center). The peak kernel sees ``sizes = (w, h)``
+    ``offset`` (M, 2) = center - peak cell (``center - floor(center)`` when this task places the
+    peaks; from the chosen cell when a sibling does). The peak kernel sees ``sizes = (w, h)``
     and ``angles = θ`` (so ``RotatedEllipticalGaussian`` follows the box).
 
     Visibility rule: an object places a peak when its center lies on the grid
@@ -87,10 +88,15 @@ class RotatedBoxTask(Task):
                        valid=visible & ~ignore, ignore=ignore, angles=rboxes[:, 4])
 
     def encode(self, gt: InstanceData, centers: Centers, grid: Grid) -> Dict[str, Tensor]:
-        theta2 = 2 * centers.angles
-        return {'size': self.size_codec.encode(centers.sizes),
+        """Size, angle and center offset of each rectangle, from this task's own ground truth, at
+        the peak cell the head's center task chose (the offset leaves ``[0, 1)`` when another task
+        placed the peak)."""
+        own = self.centers(gt, grid)  # identical to ``centers`` when this task placed them
+        theta2 = 2 * own.angles
+        offset, weight = self.at_peaks(own.xy, own.valid, centers, grid)
+        return {'size': self.size_codec.encode(own.sizes),
                 'angle': torch.stack([torch.cos(theta2), torch.sin(theta2)], dim=1),
-                'offset': centers.offset, 'weight': centers.valid.to(torch.float32)}
+                'offset': offset, 'weight': weight}
 
     def loss(self, preds: Dict[str, Tensor], targets: Dict[str, Tensor], centers: Centers,
              grid: Grid) -> Dict[str, Tensor]:

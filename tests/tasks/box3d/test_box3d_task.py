@@ -128,19 +128,19 @@ def test_mirror_twice_is_identity_and_mirrors_corners() -> None:
 # ---------------------------------------------------------------- encodings
 @pytest.mark.parametrize('encoding', ['inverse_sigmoid', 'log', 'linear'])
 def test_depth_encoding_round_trip(encoding: str) -> None:
-    task = Box3DTask(depth_encoding=encoding)
+    task = Box3DTask(classes=NUSCENES_CLASSES, depth_encoding=encoding)
     depth = torch.linspace(0.2, 120.0, 500)
     assert torch.allclose(task.decode_depth(task.encode_depth(depth)), depth, rtol=1e-5)
 
 
 def test_inverse_sigmoid_is_centernet_formula() -> None:
-    task = Box3DTask(depth_encoding='inverse_sigmoid')
+    task = Box3DTask(classes=NUSCENES_CLASSES, depth_encoding='inverse_sigmoid')
     o = torch.linspace(-6, 6, 101, dtype=torch.float64)
     assert torch.allclose(task.decode_depth(o), 1 / torch.sigmoid(o) - 1, rtol=1e-9)
 
 
 def test_dims_log_ratio_round_trip() -> None:
-    task = Box3DTask()
+    task = Box3DTask(classes=NUSCENES_CLASSES)
     labels = torch.arange(10).repeat(20)
     dims = torch.rand(200, 3) * 10 + 0.1
     enc = task.encode_dims(dims, labels)
@@ -151,7 +151,7 @@ def test_dims_log_ratio_round_trip() -> None:
 
 @pytest.mark.parametrize('orientation', ['sincos', 'multibin'])
 def test_orientation_round_trip(orientation: str) -> None:
-    task = Box3DTask(orientation=orientation)
+    task = Box3DTask(classes=NUSCENES_CLASSES, orientation=orientation)
     assert task.maps['rot'] == (2 if orientation == 'sincos' else 8)
     alpha = torch.linspace(-math.pi, math.pi, 721)[:-1].double()
     enc = task.encode_alpha(alpha)
@@ -192,7 +192,7 @@ def _grid(metas, shape=(256, 512)) -> Grid:
 
 
 def test_behind_camera_and_outside_image_place_no_peak() -> None:
-    task = Box3DTask()
+    task = Box3DTask(classes=NUSCENES_CLASSES)
     boxes = [[0.0, 0.0, 10.0, 4.0, 1.5, 2.0, 0.0],    # visible, projects to (256, 128)
              [0.0, 0.0, -5.0, 4.0, 1.5, 2.0, 0.0],    # behind the camera
              [0.0, 0.0, 0.05, 4.0, 1.5, 2.0, 0.0],    # in front but closer than min_depth
@@ -214,7 +214,7 @@ def test_behind_camera_and_outside_image_place_no_peak() -> None:
 
 
 def test_kernel_sizes_from_2d_box_else_projected_box() -> None:
-    task = Box3DTask()
+    task = Box3DTask(classes=NUSCENES_CLASSES)
     box = [0.0, 0.0, 10.0, 4.0, 1.5, 2.0, 0.0]
     grid = _grid([_meta()])
     with_2d = task.centers(_gt([box], bboxes=[[200.0, 100.0, 240.0, 120.0]]), grid)
@@ -228,7 +228,7 @@ def test_kernel_sizes_from_2d_box_else_projected_box() -> None:
 
 
 def test_box2d_center_mode_offsets_reach_the_projected_center() -> None:
-    task = Box3DTask(center='box2d')
+    task = Box3DTask(classes=NUSCENES_CLASSES, center='box2d')
     box = [2.0, 0.5, 10.0, 4.0, 1.5, 2.0, 0.3]
     gt = _gt([box], bboxes=[[100.0, 90.0, 300.0, 200.0]])
     grid = _grid([_meta()])
@@ -241,7 +241,7 @@ def test_box2d_center_mode_offsets_reach_the_projected_center() -> None:
 
 
 def test_missing_metas_raise_only_when_needed() -> None:
-    task = Box3DTask()
+    task = Box3DTask(classes=NUSCENES_CLASSES)
     grid = Grid(batch_size=1, shape=(64, 128), stride=4, input_shape=(256, 512))
     with pytest.raises(ValueError, match='camera'):
         task.centers(_gt([[0.0, 0.0, 10.0, 4.0, 1.5, 2.0, 0.0]]), grid)
@@ -264,7 +264,7 @@ def _perfect_round_trip(task: Box3DTask, gt: InstanceData, metas, shape=(256, 51
 @pytest.mark.parametrize('flipped', [False, True])
 @pytest.mark.parametrize('orientation', ['sincos', 'multibin'])
 def test_decode_inverts_encode(flipped: bool, orientation: str) -> None:
-    task = Box3DTask(orientation=orientation, velocity=True, num_attributes=8)
+    task = Box3DTask(classes=NUSCENES_CLASSES, orientation=orientation, velocity=True, num_attributes=8)
     original = torch.tensor([[-3.0, 1.0, 12.0, 4.5, 1.6, 1.9, 2.5], [4.0, 0.5, 30.0, 0.7, 1.8, 0.6, -0.4],
                              [1.0, -0.5, 6.0, 10.0, 3.5, 2.9, -3.1]])
     vel = torch.tensor([[1.0, -2.0], [0.5, 0.1], [-3.0, 0.0]])
@@ -282,7 +282,7 @@ def test_decode_inverts_encode(flipped: bool, orientation: str) -> None:
 
 
 def test_decode_uses_context_tensors_when_given() -> None:
-    task = Box3DTask()
+    task = Box3DTask(classes=NUSCENES_CLASSES)
     gt = _gt([[1.0, 0.5, 12.0, 4.5, 1.6, 1.9, 0.5]])
     meta = _meta(flipped=True)
     out, maps, t, c, grid = _perfect_round_trip(task, gt, [meta])
@@ -299,7 +299,7 @@ def test_decode_uses_context_tensors_when_given() -> None:
 
 @pytest.mark.parametrize('orientation', ['sincos', 'multibin'])
 def test_losses_zero_at_perfect_maps_and_backward(orientation: str) -> None:
-    task = Box3DTask(orientation=orientation, velocity=True, num_attributes=8)
+    task = Box3DTask(classes=NUSCENES_CLASSES, orientation=orientation, velocity=True, num_attributes=8)
     gt = _gt([[-3.0, 1.0, 12.0, 4.5, 1.6, 1.9, 2.5], [4.0, 0.5, 30.0, 0.7, 1.8, 0.6, -0.4],
               [0.0, 0.0, -4.0, 1.0, 1.0, 1.0, 0.0]], labels=[0, 7, 1])
     gt.velocities = torch.tensor([[1.0, -2.0], [float('nan')] * 2, [0.0, 0.0]])
@@ -318,7 +318,7 @@ def test_losses_zero_at_perfect_maps_and_backward(orientation: str) -> None:
 
 
 def test_loss_with_no_objects_is_zero_and_connected() -> None:
-    task = Box3DTask(velocity=True, num_attributes=8, orientation='multibin')
+    task = Box3DTask(classes=NUSCENES_CLASSES, velocity=True, num_attributes=8, orientation='multibin')
     grid = _grid([_meta()])
     gt = _gt(np.zeros((0, 7)))
     c = task.centers(gt, grid)
@@ -377,7 +377,7 @@ def test_annotation_kinds_flip_and_refuse_rotation() -> None:
 def test_decode_traces_with_camera_and_flip_as_inputs() -> None:
     """decode is plain tensor ops: traced once, it follows new cameras and flip flags."""
     import warnings
-    task = Box3DTask(orientation='multibin', velocity=True, num_attributes=8)
+    task = Box3DTask(classes=NUSCENES_CLASSES, orientation='multibin', velocity=True, num_attributes=8)
     grid = Grid(batch_size=2, shape=(16, 32), stride=4, input_shape=(64, 128))
     names = list(task.maps)
 
@@ -412,7 +412,7 @@ def test_decode_traces_with_camera_and_flip_as_inputs() -> None:
 def test_flip_output_maps_mirror_back(orientation: str) -> None:
     """Perfect maps of the flipped sample, mirrored back, equal those of the original
     (offsets excepted) at every object's cell."""
-    task = Box3DTask(orientation=orientation, velocity=True, num_attributes=8)
+    task = Box3DTask(classes=NUSCENES_CLASSES, orientation=orientation, velocity=True, num_attributes=8)
     # projected centers off cell borders (a center on a border mirrors into the next cell)
     boxes = torch.tensor([[-3.1, 1.0, 12.0, 4.5, 1.6, 1.9, 2.5], [4.1, 0.5, 30.0, 0.7, 1.8, 0.6, -0.4],
                           [1.3, -0.5, 6.0, 10.0, 3.5, 2.9, -3.1], [0.7, 0.2, 9.0, 2.0, 1.0, 0.8, 0.9]])

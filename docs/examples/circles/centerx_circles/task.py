@@ -27,11 +27,13 @@ class CircleTask(Task):
     ignored disc places no peak and masks its neighbourhood; a row of an image that has no
     ``circles`` (another task's data, mixed in one batch) places nothing.
 
-    Targets (grid cells), one row per object, at the peak cell ``floor(centers.xy)``:
+    Targets (grid cells), one row per object, from this task's own ``circles`` at the peak
+    cell the head chose (``centers.peak_cells``; the encode rule of :class:`~centerx.task.Task`,
+    applied by ``Task.at_peaks``):
 
     - ``radius`` (M, 1): the radius.
     - ``offset`` (M, 2): disc center - peak cell. When this task places the centers this
-      is ``centers.offset`` in [0, 1); when a sibling task places them (a box center ...)
+      is the sub-cell offset in [0, 1); when a sibling task places them (a box center ...)
       it is whatever vector leads from that peak to the disc center.
     - ``weight`` (M,): 1 for a row that has a valid peak and a valid disc, else 0.
 
@@ -78,10 +80,8 @@ class CircleTask(Task):
 
     def encode(self, gt: InstanceData, centers: Centers, grid: Grid) -> Dict[str, Tensor]:
         circles, usable = self.circles_in_cells(gt, grid)
-        peak_cell = centers.xy_int.to(circles.dtype)
-        return {'radius': circles[:, 2:3],
-                'offset': circles[:, :2] - peak_cell,
-                'weight': (centers.valid & usable).to(torch.float32)}
+        offset, weight = self.at_peaks(circles[:, :2], usable, centers, grid)  # the encode rule
+        return {'radius': circles[:, 2:3], 'offset': offset, 'weight': weight}
 
     # ------------------------------------------------------------------ training
     def loss(self, preds: Dict[str, Tensor], targets: Dict[str, Tensor], centers: Centers,
