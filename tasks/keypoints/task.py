@@ -286,9 +286,11 @@ class KeypointTask(Task):
     def example_gt(self, num: int, image_shape, generator: torch.Generator) -> Dict[str, Tensor]:
         """Persons side by side (one column of the image each), every keypoint labeled, inside its
         box and in a cell of its own (two joints in one 4-px cell would share a sub-cell offset,
-        the documented limit of the shared ``kp_offset`` map)."""
+        the documented limit of the shared ``kp_offset`` map): joints sit on an 8-px lattice,
+        jittered by at most 0.8 px, so they stay over 4 px apart even when a test resizes the
+        image by 0.6."""
         H, W = image_shape
-        cell = 4.0
+        cell = 8.0
         col_w = W / max(num, 1)
         cols, rows = int(col_w // cell) - 1, int(H * 0.75 // cell)
         if num and cols * rows < self.num_keypoints:
@@ -297,7 +299,7 @@ class KeypointTask(Task):
         for i in range(num):
             x0, y0 = math.ceil(i * col_w / cell) * cell, math.ceil(H * 0.1 / cell) * cell  # cell-aligned
             picks = torch.randperm(cols * rows, generator=generator)[:self.num_keypoints]
-            jitter = (torch.rand(self.num_keypoints, 2, generator=generator) - 0.5) * 0.6 * cell
+            jitter = (torch.rand(self.num_keypoints, 2, generator=generator) - 0.5) * 0.2 * cell
             xy = torch.stack([x0 + (picks % cols + 0.5) * cell, y0 + (picks // cols + 0.5) * cell], 1) + jitter
             kpts.append(torch.cat([xy, torch.full((self.num_keypoints, 1), 2.0)], dim=1))
             boxes.append(torch.tensor([x0, y0, x0 + cols * cell, y0 + rows * cell]))
