@@ -30,7 +30,10 @@ REPO = Path(__file__).resolve().parents[3]
 DEMO = REPO / '..' / 'shared' / 'fixtures' / 'nuscenes' / 'demo'
 PKL = DEMO / 'n015-2018-07-24-11-22-45+0800.pkl'
 INPUT_SIZE = (800, 448)
-CENTER_TOL_M, YAW_TOL, SIZE_TOL = 0.05, 0.01, 1e-3
+# What the decoder achieves on this keyframe (float32 maps, objects up to ~60 m away), measured:
+# worst center error 1.95e-05 m (projected centers) / 6.2e-06 m (box2d centers), yaw 2.4e-07 rad,
+# relative size 1.0e-07, velocity 0 m/s. The tolerances sit at about 5x those values.
+CENTER_TOL_M, YAW_TOL, SIZE_TOL, VELOCITY_TOL = 1e-4, 1e-6, 1e-6, 1e-6
 
 
 @pytest.fixture(scope='module')
@@ -51,7 +54,7 @@ def build_model(classes, task_cfg: dict) -> CenterNet:
     torch.manual_seed(0)
     return CenterNet(backbone=dict(type='TinyBackbone', channels=(8, 8, 16, 16)),
                      neck=dict(type='DeconvNeck', out_channels=(8, 8, 8)),
-                     heads=[dict(name='objects', tasks=[dict(type='Box3DTask', classes=tuple(classes), **task_cfg)],
+                     heads=[dict(name='objects', tasks=[dict(type='Box3DTask', **task_cfg)],
                                  head_conv=8)],
                      classes=tuple(classes)).eval()
 
@@ -85,6 +88,7 @@ def round_trip(dataset, items, task_cfg: dict) -> Dict:
     cells, counts = torch.unique(key[centers.valid], return_counts=True)
     colliding = (torch.isin(key, cells[counts > 1]) & centers.valid).numpy()
     valid = centers.valid.numpy()
+    held = held_by_cell(targets, maps, centers, grid).numpy()
     rows = []
     row = 0
     for i, sample in enumerate(samples):
@@ -100,7 +104,7 @@ def round_trip(dataset, items, task_cfg: dict) -> Dict:
             k = int(dist.argmin()) if len(dist) else -1
             found = k >= 0 and np.isfinite(dist[k])
             rows.append(dict(
-                image=i, valid=bool(valid[row]), colliding=bool(colliding[row]),
+                image=i, valid=bool(valid[row]), colliding=bool(colliding[row]), held=bool(held[row]),
                 center=dist[k] if found else np.inf,
                 yaw=abs((boxes[k, 6] - box[6] + np.pi) % (2 * np.pi) - np.pi) if found else np.inf,
                 size=np.abs(boxes[k, 3:6] / box[3:6] - 1).max() if found else np.inf,
@@ -118,9 +122,26 @@ def round_trip(dataset, items, task_cfg: dict) -> Dict:
                 centers=centers, grid=grid, samples=samples, gt=gt)
 
 
+def held_by_cell(targets: Dict[str, torch.Tensor], maps: Dict[str, torch.Tensor], centers, grid) -> torch.Tensor:
+    """(M,) bool: the perfect maps at the object's peak cell hold exactly its own targets.
+
+    Objects sharing a peak cell share its regression values, so the maps there hold one of
+    them; which one is decided by the maps (this rule), never by the decoded error."""
+    held = centers.valid.clone()
+    for name in ('offset', 'depth', 'dims', 'rot'):
+        held &= (centers.gather(maps[name], grid) == targets[name].to(maps[name].dtype)).all(dim=1)
+    return held
+
+
 def check(result: Dict, with_extras: bool = False) -> Dict[str, float]:
+    """Every object that places a peak and whose cell holds its targets is decoded within the
+    tolerances; of each group sharing a cell exactly one is held."""
     rows = result['rows']
-    checked = [r for r in rows if r['valid'] and not r['colliding']]
+    shared = [r for r in rows if r['colliding']]
+    assert len(shared) == result['collisions']
+    assert all(r['held'] for r in rows if r['valid'] and not r['colliding'])
+    assert sum(r['held'] for r in shared) == len(shared) // 2  # the pairs of this keyframe
+    checked = [r for r in rows if r['valid'] and r['held']]
     worst = {k: max(r[k] for r in checked) for k in ('center', 'yaw', 'size', 'vel')}
     print(f"\nbox3d round trip: {len(rows)} objects, {sum(r['valid'] for r in rows)} place a peak, "
           f"excluded {result['exclusions']}, {result['collisions']} in shared cells, "
@@ -130,12 +151,8 @@ def check(result: Dict, with_extras: bool = False) -> Dict[str, float]:
     assert worst['yaw'] < YAW_TOL
     assert worst['size'] < SIZE_TOL
     if with_extras:
-        assert worst['vel'] < 1e-4
+        assert worst['vel'] < VELOCITY_TOL
         assert all(r['attr_ok'] for r in checked)
-    # of every group of objects sharing a cell, at least one is decoded exactly
-    shared = [r for r in rows if r['colliding']]
-    ok = [r['center'] < CENTER_TOL_M and r['size'] < SIZE_TOL for r in shared]
-    assert len(shared) == result['collisions'] and (not shared or any(ok))
     return worst
 
 
@@ -199,9 +216,10 @@ def test_training_step_on_fixture(dataset, items) -> None:
 def test_fixture_round_trip_scores_devkit_map_one(dataset, default_result) -> None:
     """The decoded boxes of the round trip, scored by the nuScenes devkit's algorithm, give mAP 1.
 
-    Objects the documented rule excludes (projected center outside the input) and the objects
-    hidden behind another in a shared cell are marked ignore in the ground truth (they are
-    counted above); every other object must be found with zero TP errors.
+    Ignored in the ground truth, by rule: the objects the exclusion rule keeps from placing a
+    peak (projected center outside the input) and those whose shared peak cell holds another
+    object's targets (:func:`held_by_cell`); both are counted above. Every other object must
+    be found with zero TP errors.
 
     The top-K decoder also returns background cells of the perfect heatmap (score 1e-6, the
     clamp of its logits). Kept, they are false positives after full recall, which the devkit
@@ -212,7 +230,7 @@ def test_fixture_round_trip_scores_devkit_map_one(dataset, default_result) -> No
     rows = iter(default_result['rows'])
     samples = default_result['samples']
     for sample in samples:
-        lost = torch.tensor([next(rows)['center'] >= CENTER_TOL_M for _ in range(len(sample.gt))], dtype=torch.bool)
+        lost = torch.tensor([not r['held'] for r in (next(rows) for _ in range(len(sample.gt)))], dtype=torch.bool)
         sample.gt.ignore = sample.gt.ignore | lost
 
     def evaluate(score_thr: float) -> Dict[str, float]:

@@ -431,3 +431,38 @@ def test_flip_output_maps_mirror_back(orientation: str) -> None:
     for name, value in back.items():
         a, b = c.gather(maps[name], grid), c.gather(value, grid)
         assert torch.allclose(a, b, atol=1e-5), name
+
+
+def _head_model(classes, task_cfg: dict):
+    from centerx.models import CenterNet
+    return CenterNet(backbone=dict(type='TinyBackbone', channels=(8, 8, 16, 16)),
+                     neck=dict(type='DeconvNeck', out_channels=8),
+                     heads=[dict(name='objects', tasks=[dict(type='Box3DTask', **task_cfg)], head_conv=8)],
+                     classes=tuple(classes))
+
+
+def test_head_hands_its_classes_to_the_mean_sizes() -> None:
+    task = _head_model(('pedestrian', 'car'), {}).heads['objects'].tasks['box3d']
+    assert task.classes == ('pedestrian', 'car')
+    expected = torch.tensor([NUSCENES_MEAN_SIZES['pedestrian'], NUSCENES_MEAN_SIZES['car']])
+    torch.testing.assert_close(task.mean_sizes, expected)
+
+
+def test_head_with_a_class_without_statistics_refuses_at_build_time() -> None:
+    with pytest.raises(ValueError, match=r"head 'objects'.*unicorn"):
+        _head_model(('car', 'unicorn'), {})
+    given = _head_model(('car', 'unicorn'), dict(mean_sizes={'car': (4.0, 1.5, 1.8), 'unicorn': (2.0, 1.6, 0.6)}))
+    assert given.heads['objects'].tasks['box3d'].mean_sizes.tolist()[1] == pytest.approx([2.0, 1.6, 0.6])
+    with pytest.raises(ValueError, match='leave classes out'):
+        _head_model(('pedestrian', 'car'), dict(classes=('car', 'pedestrian')))
+
+
+def test_label_out_of_range_is_an_error_naming_it() -> None:
+    task = Box3DTask(classes=('car', 'pedestrian'))
+    K = np.array([[100.0, 0, 80], [0, 100.0, 64], [0, 0, 1]])
+    grid = Grid(batch_size=1, shape=(32, 40), stride=4, input_shape=(128, 160),
+                metas=[ImageMeta(img_id=0, img_path='', ori_shape=(128, 160), img_shape=(128, 160), cam2img=K)])
+    gt = InstanceData(boxes3d=torch.tensor([[0.0, 0.0, 10.0, 4.0, 1.5, 1.8, 0.0]]), labels=torch.tensor([2]),
+                      ignore=torch.tensor([False]), batch_idx=torch.tensor([0]))
+    with pytest.raises(ValueError, match=r'labels \[2\] are outside'):
+        task.encode(gt, task.centers(gt, grid), grid)
