@@ -14,7 +14,7 @@ bus 3, construction_vehicle 4, bicycle 5, motorcycle 6, pedestrian 7, traffic_co
 barrier 9), i.e. the label order :class:`~centerx_tasks.box3d.info_dataset.NuScenesInfoDataset`
 produces. ``DEVKIT_DETECTION_NAMES`` is the nuScenes devkit's order
 (``nuscenes.eval.detection.constants.DETECTION_NAMES``). Mean sizes are looked up by
-name, so a task must be told its head's class names (``Box3DTask(classes=...)``).
+name: the head hands its class names to the task (``Task.bind_classes``).
 
 Mean sizes
 ----------
