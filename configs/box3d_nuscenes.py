@@ -17,7 +17,7 @@ input_size = (800, 448)
 model = dict(
     classes=classes,
     heads=[dict(name='objects',
-                tasks=[dict(type='Box3DTask', classes=classes, depth_encoding='inverse_sigmoid', velocity=True,
+                tasks=[dict(type='Box3DTask', depth_encoding='inverse_sigmoid', velocity=True,
                             num_attributes=8),
                        dict(type='Box2DTask')],
                 center_task='box3d', kernel=dict(type='CornerNetGaussian'), head_conv=256)],

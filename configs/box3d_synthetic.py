@@ -24,7 +24,7 @@ model = dict(
                 # in meters. From random init the meter loss (~30 at the start, gradient norms in
                 # the hundreds) starves the heatmap; measured at 400 iterations: heatmap loss 2.14
                 # vs 2.78, NDS 0.079 vs 0.021 (docs/benchmarks.md).
-                tasks=[dict(type='Box3DTask', classes=classes, depth_encoding='inverse_sigmoid', depth_loss='encoded'),
+                tasks=[dict(type='Box3DTask', depth_encoding='inverse_sigmoid', depth_loss='encoded'),
                        dict(type='Box2DTask')],
                 center_task='box3d', kernel=dict(type='CornerNetGaussian'), head_conv=48)],
 )

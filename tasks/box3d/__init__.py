@@ -5,6 +5,8 @@ Modules:
     annotation_kinds    how boxes3d / velocities move under flips
     class_stats         nuScenes classes, attributes, per-class mean sizes
     task                Box3DTask: depth, dimensions, orientation, offset at projected centers
+    codecs              depth and orientation codecs of the task (map value <-> meters, angle)
+    extras              velocity and attribute targets of the task
     info_dataset        OpenMMLab info v1.1 pickle loader
     mono3d_dataset      centerx's converted json (and mmdet3d's mono3d COCO json)
     nuscenes_convert    nuScenes dataroot -> json, through the devkit
