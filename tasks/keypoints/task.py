@@ -27,8 +27,11 @@ KP_HEATMAP_BIAS = -2.19
 class KeypointTask(Task):
     """K keypoints per person, CenterNet ``multi_pose`` style.
 
-    The task places no peaks: a center task on the same head (``Box2DTask``) does, and
-    this one regresses the person's keypoints at that peak.
+    The task places no peaks: any center task on the same head does (``Box2DTask`` in
+    CenterNet's multi-pose model), and this one regresses the person's keypoints at that peak.
+    Following the encode rule of :class:`~centerx.task.Task`, it reads the peak cells and
+    ``valid`` of the head's centers, and their ``sizes`` (the extent every center task fills)
+    as the person's extent for its heatmap kernel and the ignore regions of ignored persons.
 
     Ground truth: ``keypoints`` (M, K, 3) ``(x, y, v)`` in network-input pixels, ``v`` the
     COCO visibility. Keypoint ``k`` of a person is *labeled* when the person is valid
