@@ -160,7 +160,8 @@ class Task(nn.Module):
         raise NotImplementedError(f'{type(self).__name__} does not implement example_gt')
 
     def example_meta(self, image_shape: Tuple[int, int]) -> Dict[str, Any]:
-        """Extra :class:`~centerx.structures.ImageMeta` fields the examples need (e.g. ``cam2img``)."""
+        """Extra :class:`~centerx.structures.ImageMeta` arguments the examples need (e.g. the
+        ``task_metas`` a task reads)."""
         return {}
 
     def roundtrip_error(self, decoded: Dict[str, Tensor], gt: InstanceData) -> Tensor:

@@ -1,7 +1,7 @@
 """How monocular-3D annotation fields move under image-space warps.
 
 A camera-frame 3D box does not move when the image is scaled, shifted or cropped: the
-warp changes the camera instead, and ``ImageMeta.input_cam2img()`` (``affine @ cam2img``)
+warp changes the camera instead, and ``CameraMeta.input_cam2img()`` (``affine @ cam2img``)
 projects the unchanged box onto the warped image. A horizontal flip is the one warp that
 is modelled by moving the scene: the boxes are mirrored (camera-frame ``x -> -x``,
 ``yaw -> pi - yaw``) and ``input_cam2img()`` appends ``diag(-1, 1, 1)``, so the mirrored
