@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from centerx.data import AnnotationKind, WarpContext
+from centerx.data import AnnotationKind, StaticKind, WarpContext
 from centerx.registry import ANNOTATION_KINDS
 
 from .camera import mirror_boxes3d_np
@@ -59,11 +59,7 @@ class Velocities3DKind(AnnotationKind):
         return out
 
 
-@ANNOTATION_KINDS.register_module(name='visibility')
-@ANNOTATION_KINDS.register_module(name='attr_labels')
-class AttributeLabelKind(AnnotationKind):
-    """(N,) int64 attribute index (-1: none); geometry does not change it. (nuScenes
-    attributes have no left/right semantics, so a flip keeps them.)"""
-
-    def warp(self, values: np.ndarray, matrix: np.ndarray, ctx: WarpContext) -> np.ndarray:
-        return values
+#: (N,) int64 attribute index (-1: none) and nuScenes visibility level: geometry does not change
+#: them (nuScenes attributes have no left/right semantics, so a flip keeps them)
+ANNOTATION_KINDS.register_module(name='attr_labels', module=StaticKind)
+ANNOTATION_KINDS.register_module(name='visibility', module=StaticKind)
