@@ -1,11 +1,12 @@
-"""Drawing predictions on images (``tools/test.py --show-dir``).
+"""Drawing predictions on images (``tools/test.py --show-dir``): the mechanism only.
 
-Each decoded field is drawn by a registered drawer, so a plugin's field (circles, ...) is
-drawn too: ``@register_drawer('circles')`` on a function ``(canvas, value, color) -> (x, y)``
+Each decoded field is drawn by the drawer its task registers (the core draws no field
+itself): ``@register_drawer('circles')`` on a function ``(canvas, value, color) -> (x, y)``
 that draws one detection's value on the BGR canvas in place and returns where its label goes
 (or ``None`` when nothing of it is visible). A field that needs the image's geometry to be
-drawn (3D boxes need the intrinsics) registers with ``with_meta=True`` and its drawer gets the
-sample's :class:`~centerx.structures.ImageMeta` as a fourth argument.
+drawn (a 3D task's camera, read from the image's per-task metas) registers with
+``with_meta=True`` and its drawer gets the sample's :class:`~centerx.structures.ImageMeta` as
+a fourth argument. Fields without a drawer are not drawn.
 """
 from __future__ import annotations
 
@@ -18,16 +19,26 @@ from centerx.structures import DetSample
 
 Drawer = Callable[..., Optional[Tuple[int, int]]]
 
-#: field name -> drawer, in drawing priority order (the first field a head has anchors the label)
+#: field name -> drawer, in registration order, which is the labels' priority (the first drawn
+#: field of a detection anchors its label)
 FIELD_DRAWERS: Dict[str, Drawer] = {}
 #: fields whose drawer takes the sample's ImageMeta as a fourth argument
 FIELDS_DRAWN_WITH_META: Set[str] = set()
 
 
-def register_drawer(field: str, with_meta: bool = False) -> Callable[[Drawer], Drawer]:
+def register_drawer(field: str, with_meta: bool = False, force: bool = False) -> Callable[[Drawer], Drawer]:
     """Register ``fn(canvas, value, color) -> (x, y) | None`` as the drawer of predictions'
-    ``field``; with ``with_meta=True`` it is called as ``fn(canvas, value, color, meta)``."""
+    ``field``; with ``with_meta=True`` it is called as ``fn(canvas, value, color, meta)``.
+
+    Raises:
+        KeyError: ``field`` already has another drawer (naming both); pass ``force=True`` to
+            replace it.
+    """
     def wrap(fn: Drawer) -> Drawer:
+        old = FIELD_DRAWERS.get(field)
+        if old is not None and not force and _name(old) != _name(fn):
+            raise KeyError(f'field {field!r} already has the drawer {_name(old)}; {_name(fn)} would replace it '
+                           '(pass force=True to register_drawer to do so)')
         FIELD_DRAWERS[field] = fn
         if with_meta:
             FIELDS_DRAWN_WITH_META.add(field)
@@ -37,26 +48,8 @@ def register_drawer(field: str, with_meta: bool = False) -> Callable[[Drawer], D
     return wrap
 
 
-@register_drawer('polygons')
-def _draw_polygon(canvas: np.ndarray, value: np.ndarray, color) -> Tuple[int, int]:
-    pts = value.reshape(4, 2).round().astype(np.int32)
-    cv2.polylines(canvas, [pts], True, color, 2)
-    return int(pts[0, 0]), int(pts[0, 1])
-
-
-@register_drawer('bboxes')
-def _draw_box(canvas: np.ndarray, value: np.ndarray, color) -> Tuple[int, int]:
-    x1, y1, x2, y2 = value.round().astype(int)
-    cv2.rectangle(canvas, (x1, y1), (x2, y2), color, 2)
-    return int(x1), int(y1)
-
-
-@register_drawer('keypoints')
-def _draw_keypoints(canvas: np.ndarray, value: np.ndarray, color) -> Tuple[int, int]:
-    for x, y, s in value:
-        if s > 0:
-            cv2.circle(canvas, (int(round(x)), int(round(y))), 3, color, -1)
-    return int(value[:, 0].min()), int(value[:, 1].min())
+def _name(fn: Drawer) -> str:
+    return f'{fn.__module__}.{fn.__qualname__}'
 
 
 def _color(label: int) -> tuple:

@@ -95,9 +95,11 @@ def example_instances(tasks: Sequence[Task], n: int, shape: Tuple[int, int], gen
 
 
 def example_meta(tasks: Sequence[Task], shape: Tuple[int, int]) -> Dict:
-    meta = {}
+    """The ``ImageMeta`` arguments every task's examples need (their ``task_metas`` together)."""
+    meta: Dict = {}
     for task in tasks:
-        meta.update(task.example_meta(shape))
+        for key, value in task.example_meta(shape).items():
+            meta[key] = tuple(meta.get(key, ())) + tuple(value) if key == 'task_metas' else value
     return meta
 
 
@@ -293,24 +295,28 @@ def test_decode_traces(task_type):
         batch = samples(model, [5, 3], seed=seed)
         _, outputs, _, grid = perfect_decode(model, batch)
         ctx = CenterNet.decode_context(grid, batch, torch.device('cpu'))
-        cams = ctx.input_cam2img if ctx.input_cam2img is not None else torch.eye(3).repeat(len(batch), 1, 1)
-        return grid, (*flat_outputs(outputs), ctx.inverse_affine, ctx.ori_shapes, cams, ctx.flipped)
+        task_inputs = {}
+        for task in head.tasks.values():
+            task_inputs.update(task.decode_inputs(ctx.metas))
+        return grid, sorted(task_inputs), (*flat_outputs(outputs), ctx.inverse_affine, ctx.ori_shapes, ctx.flipped,
+                                           *(task_inputs[k] for k in sorted(task_inputs)))
 
-    grid, args = make_args(seed=3)
+    grid, input_keys, args = make_args(seed=3)
 
     def run(*tensors):
         heatmap, rest = tensors[0], list(tensors[1:])
         outputs = {'heatmap': heatmap}
         for n in names:
             outputs[n] = {m: rest.pop(0) for m in maps[n]}
-        inv, shapes, cams, flipped = rest
-        ctx = DecodeContext(grid=grid, inverse_affine=inv, ori_shapes=shapes, input_cam2img=cams, flipped=flipped)
+        inv, shapes, flipped = rest[:3]
+        ctx = DecodeContext(grid=grid, inverse_affine=inv, ori_shapes=shapes, flipped=flipped,
+                            task_inputs=dict(zip(input_keys, rest[3:])))
         decoded = model.decode_outputs({'h': outputs}, ctx)['h']
         return tuple(decoded[k] for k in sorted(decoded))
 
     with torch.no_grad():
         traced = torch.jit.trace(run, args, check_trace=False)
-        _, other = make_args(seed=11)
+        _, _, other = make_args(seed=11)
         eager = run(*other)
         got = traced(*other)
     assert len(got) == len(eager) and eager[0].shape[1] == model.test_cfg['topk']

@@ -1,8 +1,11 @@
 """How each kind of annotation moves under an image-space affine warp.
 
 Every field of a sample's ``instances`` must have a registered kind (key = field name),
-so that a geometric transform can never leave a field behind unwarped. A plugin that
-adds an annotation field registers its kind::
+so that a geometric transform can never leave a field behind unwarped. The core registers
+the fields every task shares: ``labels`` and ``ignore`` (:class:`StaticKind`) and
+``bboxes`` (:class:`BoxKind`, axis-aligned xyxy boxes: the 2D box of Box2DTask, the person
+box of keypoint datasets, the optional 2D box of 3D datasets). A task that adds an
+annotation field registers its kind next to the task::
 
     @ANNOTATION_KINDS.register_module(name='circles')
     class CircleKind(AnnotationKind):
@@ -27,8 +30,8 @@ class WarpContext:
     Attributes:
         out_shape: (height, width) of the warped image.
         flip: this step mirrors the image horizontally (left/right semantics swap).
-        metainfo: the dataset's metainfo (``flip_pairs`` of keypoints ...).
-        meta: the sample's ImageMeta *before* this step (camera intrinsics ...).
+        metainfo: the dataset's metainfo (left/right pairs a kind swaps under a flip ...).
+        meta: the sample's ImageMeta *before* this step (with its per-task metas).
     """
 
     out_shape: Tuple[int, int]
@@ -46,9 +49,9 @@ class AnnotationKind:
 
 @ANNOTATION_KINDS.register_module(name='labels')
 @ANNOTATION_KINDS.register_module(name='ignore')
-@ANNOTATION_KINDS.register_module(name='difficult')
 class StaticKind(AnnotationKind):
-    """A per-object value that geometry does not change (class, ignore flag ...)."""
+    """A per-object value that geometry does not change (class, ignore flag ...). Tasks
+    register it under their own such fields' names."""
 
     def warp(self, values: np.ndarray, matrix: np.ndarray, ctx: WarpContext) -> np.ndarray:
         return values

@@ -206,17 +206,14 @@ class CenterNet(BaseModel):
 
     @staticmethod
     def decode_context(grid: Grid, data_samples: List[DetSample], device: torch.device) -> DecodeContext:
-        """Build the decode context (inverse affines, original shapes) of a batch."""
+        """Build the decode context (inverse affines, original shapes, flips, metas) of a batch;
+        tasks read their own per-task metas from ``metas``."""
         inv = torch.as_tensor(np.stack([s.meta.inverse_affine for s in data_samples]),
                               dtype=torch.float32, device=device)
         shapes = torch.as_tensor([list(s.meta.ori_shape) for s in data_samples], dtype=torch.int64, device=device)
         metas = [s.meta for s in data_samples]
-        k_in = None
-        if metas and all(m.cam2img is not None for m in metas):
-            k_in = torch.as_tensor(np.stack([m.input_cam2img() for m in metas]), dtype=torch.float32, device=device)
         flipped = torch.as_tensor([bool(m.flipped) for m in metas], dtype=torch.bool, device=device)
-        return DecodeContext(grid=grid, inverse_affine=inv, ori_shapes=shapes, metas=metas,
-                             input_cam2img=k_in, flipped=flipped)
+        return DecodeContext(grid=grid, inverse_affine=inv, ori_shapes=shapes, metas=metas, flipped=flipped)
 
     def attach_predictions(self, decoded: Dict[str, Dict[str, Tensor]],
                            data_samples: List[DetSample]) -> List[DetSample]:

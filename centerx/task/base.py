@@ -45,6 +45,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from centerx.decode import Peaks
+from centerx.structures import ImageMeta
 
 from .targets import Centers, DecodeContext, Grid
 
@@ -155,6 +156,20 @@ class Task(nn.Module):
         """Attributes at the peaks: dict of (B, K, ...) tensors in original-image coordinates."""
         raise NotImplementedError
 
+    def decode_inputs(self, metas: Sequence[ImageMeta]) -> Dict[str, Tensor]:
+        """The ``DecodeContext.task_inputs`` this task's :meth:`decode` reads, from the batch's metas.
+
+        A traced or exported decode takes them as graph inputs instead of reading ``metas``
+        (``Box3DTask``: the (B, 3, 3) network-input intrinsics). Default: none.
+
+        Args:
+            metas: the B image metas, in batch order.
+
+        Returns:
+            ``{key: (B, ...) tensor}``, the keys the task documents.
+        """
+        return {}
+
     def flip_output_maps(self, maps: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """Mirror the maps predicted on a horizontally flipped image back to the original.
 
@@ -221,7 +236,8 @@ class Task(nn.Module):
         raise NotImplementedError(f'{type(self).__name__} does not implement example_gt')
 
     def example_meta(self, image_shape: Tuple[int, int]) -> Dict[str, Any]:
-        """Extra :class:`~centerx.structures.ImageMeta` fields the examples need (e.g. ``cam2img``)."""
+        """Extra :class:`~centerx.structures.ImageMeta` arguments the examples need (e.g. the
+        ``task_metas`` a task reads)."""
         return {}
 
     def roundtrip_error(self, decoded: Dict[str, Tensor], gt: InstanceData) -> Tensor:

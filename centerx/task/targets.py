@@ -19,7 +19,7 @@ class Grid:
         shape: (H, W) of the output maps.
         stride: input pixels per grid cell (4 in CenterNet).
         input_shape: (H, W) of the padded network input.
-        metas: the batch's image metas (camera intrinsics of 3D tasks ...), in batch order.
+        metas: the batch's image metas (with the per-task metas some tasks read), in batch order.
     """
 
     batch_size: int
@@ -120,23 +120,23 @@ class DecodeContext:
         grid: the head's output grid.
         inverse_affine: (B, 3, 3) float, network-input pixel -> original-image pixel.
         ori_shapes: (B, 2) int64 (height, width) of the original images, or None.
-        metas: the batch's image metas (for tasks that need camera intrinsics etc.).
-        flip_pairs: optional keypoint flip pairs from the dataset metainfo.
+        metas: the batch's image metas (tasks read their per-task metas there).
         decoded: fields already decoded by the tasks before this one on the same head
             (``{'bboxes': (B, K, 4), ...}`` in original-image pixels), so a task may refine its
             output with a sibling's (keypoints snapping inside the person's box ...).
-        input_cam2img: (B, 3, 3) intrinsics of the network inputs (3D tasks), when known.
         flipped: (B,) bool, whether each input was mirrored by its test pipeline.
+        task_inputs: (B, ...) tensors that stand in for what a task would otherwise compute
+            from ``metas`` (an exported graph takes them as inputs, where there are no metas);
+            each task documents its keys, and reads ``metas`` when its key is absent.
     """
 
     grid: Grid
     inverse_affine: Tensor
     ori_shapes: Optional[Tensor] = None
     metas: List[ImageMeta] = field(default_factory=list)
-    flip_pairs: Optional[list] = None
     decoded: Dict[str, Tensor] = field(default_factory=dict)
-    input_cam2img: Optional[Tensor] = None
     flipped: Optional[Tensor] = None
+    task_inputs: Dict[str, Tensor] = field(default_factory=dict)
 
 
 def grid_to_image(points: Tensor, stride: float, inverse_affine: Tensor) -> Tensor:

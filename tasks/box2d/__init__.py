@@ -3,4 +3,5 @@
 # runs without runpy's "found in sys.modules" warning.
 from . import coco_dataset  # noqa: F401
 from . import coco_metric  # noqa: F401
+from . import draw  # noqa: F401
 from . import task  # noqa: F401

@@ -2,6 +2,7 @@
 
 Modules:
     camera              projection, lifting, box corners, observation angle (torch)
+    camera_meta         CameraMeta: an image's intrinsics, poses and time (its per-task meta)
     annotation_kinds    how boxes3d / velocities move under flips
     class_stats         nuScenes classes, attributes, per-class mean sizes
     task                Box3DTask: depth, dimensions, orientation, offset at projected centers

@@ -1,7 +1,7 @@
 """How monocular-3D annotation fields move under image-space warps.
 
 A camera-frame 3D box does not move when the image is scaled, shifted or cropped: the
-warp changes the camera instead, and ``ImageMeta.input_cam2img()`` (``affine @ cam2img``)
+warp changes the camera instead, and ``CameraMeta.input_cam2img()`` (``affine @ cam2img``)
 projects the unchanged box onto the warped image. A horizontal flip is the one warp that
 is modelled by moving the scene: the boxes are mirrored (camera-frame ``x -> -x``,
 ``yaw -> pi - yaw``) and ``input_cam2img()`` appends ``diag(-1, 1, 1)``, so the mirrored
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from centerx.data import AnnotationKind, WarpContext
+from centerx.data import AnnotationKind, StaticKind, WarpContext
 from centerx.registry import ANNOTATION_KINDS
 
 from .camera import mirror_boxes3d_np
@@ -59,11 +59,7 @@ class Velocities3DKind(AnnotationKind):
         return out
 
 
-@ANNOTATION_KINDS.register_module(name='visibility')
-@ANNOTATION_KINDS.register_module(name='attr_labels')
-class AttributeLabelKind(AnnotationKind):
-    """(N,) int64 attribute index (-1: none); geometry does not change it. (nuScenes
-    attributes have no left/right semantics, so a flip keeps them.)"""
-
-    def warp(self, values: np.ndarray, matrix: np.ndarray, ctx: WarpContext) -> np.ndarray:
-        return values
+#: (N,) int64 attribute index (-1: none) and nuScenes visibility level: geometry does not change
+#: them (nuScenes attributes have no left/right semantics, so a flip keeps them)
+ANNOTATION_KINDS.register_module(name='attr_labels', module=StaticKind)
+ANNOTATION_KINDS.register_module(name='visibility', module=StaticKind)

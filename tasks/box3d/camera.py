@@ -45,7 +45,7 @@ Mirror (horizontal flip)
 ------------------------
 Mirroring the scene ``x -> -x`` maps the heading ``(cos yaw, -sin yaw)`` to
 ``(-cos yaw, -sin yaw)`` = heading of ``pi - yaw``; so ``yaw -> pi - yaw`` and hence
-``alpha -> pi - alpha``. ``ImageMeta.input_cam2img()`` projects the mirrored scene onto
+``alpha -> pi - alpha``. ``CameraMeta.input_cam2img()`` projects the mirrored scene onto
 the flipped image.
 
 Angles returned by these helpers are wrapped to ``[-pi, pi)``.

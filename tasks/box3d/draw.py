@@ -1,7 +1,8 @@
 """Drawing 3D boxes as projected cuboids for ``tools/test.py --show-dir``.
 
 The box's 12 edges are projected with the original image's intrinsics
-(``ImageMeta.cam2img``; decoded boxes are in the original camera frame). Edges that cross
+(the image's :class:`~centerx_tasks.box3d.camera_meta.CameraMeta` ``cam2img``; decoded boxes
+are in the original camera frame). Edges that cross
 the plane ``z = MIN_DEPTH`` are clipped to it, so a box beside or partly behind the camera is
 drawn as far as it is in front; a box entirely behind draws nothing. The front face (the
 ``+l`` side, the heading) carries a cross, as mmdet3d's and the KITTI tools' drawings do.
@@ -18,6 +19,7 @@ from centerx.structures import ImageMeta
 from centerx.visualization import register_drawer
 
 from .camera import CORNER_SIGNS, box3d_corners
+from .camera_meta import CameraMeta
 
 #: corners closer than this (meters, camera z) are clipped away
 MIN_DEPTH = 0.1
@@ -84,10 +86,11 @@ def _draw_segments(canvas: np.ndarray, segments: np.ndarray, color, thickness: i
 @register_drawer('boxes3d', with_meta=True)
 def draw_box3d(canvas: np.ndarray, value: np.ndarray, color, meta: ImageMeta) -> Optional[Tuple[int, int]]:
     """Draw one (7,) camera-frame box as a projected cuboid; label anchored at its top-left."""
-    if meta.cam2img is None:
-        raise ValueError(f'cannot draw 3D boxes on {meta.img_path}: the image has no cam2img intrinsics')
+    camera = meta.find_task_meta(CameraMeta)
+    if camera is None:
+        raise ValueError(f'cannot draw 3D boxes on {meta.img_path}: the image has no CameraMeta (cam2img intrinsics)')
     corners = box3d_corners(torch.as_tensor(value, dtype=torch.float64)).numpy()  # (8, 3)
-    K = np.asarray(meta.cam2img, dtype=np.float64)
+    K = camera.cam2img
     segments = _project_pairs(corners, K, EDGES)
     if not len(segments):
         return None

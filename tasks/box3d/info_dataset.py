@@ -17,8 +17,8 @@ order::
     {'img_path': data_prefix['img'] / images[CAM]['img_path'],
      'img_id': '<sample token>/<CAM>', 'sample_token': str, 'cam_name': CAM, 'sample_idx': int,
      'height': int | None, 'width': int | None, # ``image_size`` (info files do not say)
-     'cam2img': (3, 3) float64, 'cam2ego': (4, 4) float64, 'ego2global': (4, 4) float64,
-     'timestamp': int,                         # the image's capture time, microseconds
+     'task_metas': (CameraMeta,),             # cam2img (3, 3), cam2ego / ego2global (4, 4),
+                                              # timestamp: the image's capture time, microseconds
      'sample_timestamp': int,                  # the keyframe's time, microseconds
      'instances': {'bboxes': (N, 4) float32 xyxy px (clipped to the image by the converter),
                    'boxes3d': (N, 7) float32 camera frame (x, y, z, l, h, w, yaw), gravity center,
@@ -43,6 +43,7 @@ from mmengine.fileio import join_path
 from centerx.data import DetBaseDataset
 from centerx.registry import DATASETS
 
+from .camera_meta import CameraMeta
 from .nuscenes_names import INFO_ATTRIBUTE_NONE, NUSCENES_ATTRIBUTES, NUSCENES_CAMERAS
 from .nuscenes_results import camera_ego2global
 
@@ -193,8 +194,8 @@ class NuScenesInfoDataset(DetBaseDataset):
                     sample_idx=sample.get('sample_idx', i),
                     height=self.image_size[1] if self.image_size else None,
                     width=self.image_size[0] if self.image_size else None,
-                    cam2img=cam2img, cam2ego=cam2ego, ego2global=cam_ego2global,
-                    timestamp=_seconds_to_us(img.get('timestamp', sample.get('timestamp'))),
+                    task_metas=(CameraMeta(cam2img=cam2img, cam2ego=cam2ego, ego2global=cam_ego2global,
+                                           timestamp=_seconds_to_us(img.get('timestamp', sample.get('timestamp')))),),
                     sample_timestamp=_seconds_to_us(sample.get('timestamp')),
                     instances=self._parse_instances(insts, label_of, set(categories.values()), cw)))
         return out

@@ -4,8 +4,8 @@ Each item of :meth:`NuScenesMono3DDataset.load_data_list` is::
 
     {'img_path': str, 'img_id': str ('<sample_token>/<CAM_NAME>'), 'sample_token': str,
      'cam_name': str, 'height': int, 'width': int,
-     'cam2img': float64 (3, 3), 'cam2ego': float64 (4, 4), 'ego2global': float64 (4, 4),
-     'timestamp': int (microseconds; None when the file does not say),
+     'task_metas': (CameraMeta,)  # cam2img (3, 3), cam2ego / ego2global (4, 4), timestamp
+                                  # (microseconds; None when the file does not say)
      'instances': {'bboxes': float32 (N, 4) 2D box x1 y1 x2 y2 in original-image pixels,
                    'boxes3d': float32 (N, 7) camera frame (x, y, z, l, h, w, yaw),
                    'velocities': float32 (N, 2) (vx, vz) camera frame, m/s, NaN when unknown,
@@ -60,6 +60,7 @@ from centerx.data import DetBaseDataset
 from centerx.registry import DATASETS
 from centerx.utils import log
 
+from .camera_meta import CameraMeta
 # NUSCENES_CLASSES: the 10 nuScenes detection classes, ``labels`` index into it;
 # NUSCENES_ATTRIBUTES: the 8 attributes in mmdet3d's order; NUSCENES_CAMERAS: the six cameras
 from .nuscenes_names import DEFAULT_ATTRIBUTES, NUSCENES_ATTRIBUTES, NUSCENES_CAMERAS, NUSCENES_CLASSES
@@ -478,8 +479,8 @@ class NuScenesMono3DDataset(DetBaseDataset):
                 img_id=f'{img["sample_token"]}/{img["cam_name"]}' if img['cam_name'] else str(iid),
                 sample_token=img['sample_token'], cam_name=img['cam_name'],
                 height=img['height'], width=img['width'],
-                cam2img=img['cam2img'], cam2ego=img['cam2ego'], ego2global=img['ego2global'],
-                timestamp=img['timestamp'],
+                task_metas=(CameraMeta(cam2img=img['cam2img'], cam2ego=img['cam2ego'],
+                                       ego2global=img['ego2global'], timestamp=img['timestamp']),),
                 instances=dict(
                     bboxes=np.asarray(inst['bboxes'], np.float32).reshape(-1, 4),
                     boxes3d=np.asarray(inst['boxes3d'], np.float32).reshape(-1, 7),

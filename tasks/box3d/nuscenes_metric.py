@@ -56,6 +56,7 @@ from centerx.registry import METRICS
 from centerx.utils import log as _log  # a module attribute: tests capture the messages by patching it
 from centerx.utils import to_numpy
 
+from .camera_meta import CameraMeta
 from .nuscenes_names import NUSCENES_ATTRIBUTES, NUSCENES_CLASSES
 from .nuscenes_results import CameraDetections, camera_boxes_to_global, split_img_id, to_detection_results
 
@@ -169,9 +170,10 @@ class NuScenesMetric(BaseMetric):
     """nuScenes detection score of the ``boxes3d`` predictions of :class:`~centerx.structures.DetSample`.
 
     Each DetSample is one camera image: ``meta.img_id`` is ``'<sample_token>/<CAM>'``,
-    ``meta.cam2ego`` / ``meta.ego2global`` its (4, 4) poses (``ego2global`` should be the ego
-    pose at the camera's timestamp; the sample's LIDAR_TOP pose is off by the ego motion,
-    tens of cm). Predictions: every head's InstanceData with ``boxes3d`` (D, 7) in the
+    its :class:`~centerx_tasks.box3d.camera_meta.CameraMeta` has the (4, 4) poses ``cam2ego`` /
+    ``ego2global`` (``ego2global`` should be the ego pose at the camera's timestamp; the
+    sample's LIDAR_TOP pose is off by the ego motion, tens of cm).
+    Predictions: every head's InstanceData with ``boxes3d`` (D, 7) in the
     original camera frame, ``scores``, ``labels`` (index into ``dataset_meta['classes']``,
     default :data:`~centerx_tasks.box3d.nuscenes_results.NUSCENES_CLASSES`), optional ``velocities``
     (D, 2) (vx, vz) and ``attr_labels`` (D,). See the module doc for the ground truth.
@@ -271,13 +273,14 @@ class NuScenesMetric(BaseMetric):
         for sample in data_samples:
             meta = sample.meta
             token, camera = split_img_id(meta.img_id)
-            if meta.cam2ego is None or meta.ego2global is None:
-                raise ValueError(f'NuScenesMetric: image {meta.img_id} has no cam2ego / ego2global pose')
+            poses = meta.find_task_meta(CameraMeta)
+            if poses is None or poses.cam2ego is None or poses.ego2global is None:
+                raise ValueError(f'NuScenesMetric: image {meta.img_id} has no cam2ego / ego2global pose '
+                                 '(its CameraMeta)')
             parts = [p for p in sample.preds.values() if 'boxes3d' in p]
             boxes = [to_numpy(p.boxes3d, np.float64).reshape(-1, 7) for p in parts]
             res = dict(img_id=str(meta.img_id), sample_token=token, camera=camera,
-                       cam2ego=to_numpy(meta.cam2ego, np.float64).reshape(4, 4),
-                       ego2global=to_numpy(meta.ego2global, np.float64).reshape(4, 4),
+                       cam2ego=poses.cam2ego, ego2global=poses.ego2global,
                        boxes3d=np.concatenate(boxes) if boxes else np.zeros((0, 7)),
                        scores=np.concatenate([to_numpy(p.scores, np.float64).reshape(-1) for p in parts]) if parts
                        else np.zeros(0),

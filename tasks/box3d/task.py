@@ -4,7 +4,7 @@ image's intrinsics."""
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -14,9 +14,11 @@ from torch import Tensor
 from centerx.decode import Peaks, gather_at_peaks
 from centerx.losses import weighted_l1_loss
 from centerx.registry import TASKS
+from centerx.structures import ImageMeta
 from centerx.task import Centers, DecodeContext, Grid, Task
 
 from .camera import alpha_to_yaw, boxes3d_to_rects, mirror_boxes3d, project_points, unproject, yaw_to_alpha
+from .camera_meta import CAMERA_INPUT, CameraMeta, input_cam2img
 from .class_stats import mean_size_table
 from .codecs import EXP_CLAMP, DepthCodec, OrientationCodec, weighted_ce
 from .extras import attribute_targets, velocity_targets
@@ -31,8 +33,9 @@ class Box3DTask(Task):
     Ground truth (per object): ``boxes3d`` (M, 7) camera-frame boxes (gravity center, see
     :mod:`centerx_tasks.box3d.camera` for the convention), optionally ``bboxes`` (M, 4) xyxy
     2D boxes in network-input pixels, ``velocities`` (M, 2) and ``attr_labels`` (M,).
-    The camera of image ``i`` is ``grid.metas[i].input_cam2img()`` (network-input pixels,
-    flip included).
+    The camera of image ``i`` is its :class:`~centerx_tasks.box3d.camera_meta.CameraMeta`
+    (``grid.metas[i].task_meta(CameraMeta)``), moved to network-input pixels (flip included)
+    by :meth:`~centerx_tasks.box3d.camera_meta.CameraMeta.input_cam2img`.
 
     Peak (``center='projected'``, SMOKE): the
     projection of the 3D center ``(x, y, z)``. ``center='box2d'`` (CenterNet ``ddd``): the
@@ -71,8 +74,9 @@ class Box3DTask(Task):
     camera, then mirrored back for flipped images); ``velocities`` (B, K, 2) and
     ``attr_labels`` / ``attr_scores`` (B, K) when enabled. Round trip: exact up to float
     rounding (the offset restores the sub-cell projected center). The decoder reads the
-    cameras from ``ctx.input_cam2img`` (B, 3, 3) and ``ctx.flipped`` (B,) tensors when the
-    context carries them (export: cameras become graph inputs), else from ``ctx.metas``.
+    cameras from ``ctx.task_inputs['input_cam2img']`` (B, 3, 3) and ``ctx.flipped`` (B,) when
+    the context carries them (export: cameras become graph inputs), else from the
+    ``CameraMeta`` of ``ctx.metas``.
     Flip test-time augmentation: :meth:`flip_output_maps`.
 
     Classes: the head hands its class names to the task (:meth:`bind_classes`) and the ``dims``
@@ -202,7 +206,13 @@ class Box3DTask(Task):
         return {k: int(v) for k, v in self._exclusions.items()}
 
     def _cam2img_rows(self, gt: InstanceData, grid: Grid, needed: Tensor) -> Tensor:
-        """(M, 3, 3) float32 input intrinsics of each object's image (NaN where unknown)."""
+        """(M, 3, 3) float32 input intrinsics of each object's image (NaN for images whose
+        objects are not ``needed``: they have no usable 3D box).
+
+        Raises:
+            ValueError: ``grid.metas`` lacks images whose objects need a camera.
+            LookupError: an image with a usable 3D box carries no CameraMeta (naming the image).
+        """
         M = len(gt.batch_idx)
         device = gt.batch_idx.device
         metas = list(getattr(grid, 'metas', None) or [])
@@ -211,8 +221,11 @@ class Box3DTask(Task):
                 raise ValueError(f'{type(self).__name__} needs the camera of every image: grid.metas has '
                                  f'{len(metas)} ImageMeta for a batch of {grid.batch_size}')
             return torch.full((M, 3, 3), float('nan'), device=device)
-        mats = np.stack([m.input_cam2img() if m.cam2img is not None else np.full((3, 3), np.nan)
-                         for m in metas[:grid.batch_size]])
+        with_boxes = set(gt.batch_idx[needed].tolist())
+        for i in sorted(with_boxes):
+            metas[i].task_meta(CameraMeta)  # raises, naming the image, when it has 3D boxes but no camera
+        mats = np.stack([input_cam2img(m) if m.find_task_meta(CameraMeta) is not None
+                         else np.full((3, 3), np.nan) for m in metas[:grid.batch_size]])
         return torch.as_tensor(mats, dtype=torch.float32, device=device)[gt.batch_idx]
 
     def _geometry(self, gt: InstanceData, grid: Grid) -> Dict[str, Tensor]:
@@ -337,10 +350,11 @@ class Box3DTask(Task):
             out['attr'] = maps['attr'].flip(-1)
         return out
 
-    def example_meta(self, image_shape) -> Dict[str, np.ndarray]:
+    def example_meta(self, image_shape) -> Dict[str, Any]:
         """A pinhole camera with a 90-degree horizontal field of view centered on the image."""
         H, W = image_shape
-        return {'cam2img': np.array([[W / 2.0, 0.0, W / 2.0], [0.0, W / 2.0, H / 2.0], [0.0, 0.0, 1.0]])}
+        k = np.array([[W / 2.0, 0.0, W / 2.0], [0.0, W / 2.0, H / 2.0], [0.0, 0.0, 1.0]])
+        return {'task_metas': (CameraMeta(cam2img=k),)}
 
     def example_gt(self, num: int, image_shape, generator: torch.Generator) -> Dict[str, Tensor]:
         """Boxes of the class-mean sizes at 8-40 m in front of the camera, centers in view, any yaw."""
@@ -392,12 +406,15 @@ class Box3DTask(Task):
             out['attr_scores'] = scores
         return out
 
-    @staticmethod
-    def _decode_cameras(ctx: DecodeContext, batch_size: int, device: torch.device,
+    def decode_inputs(self, metas: Sequence[ImageMeta]) -> Dict[str, Tensor]:
+        """``{'input_cam2img': (B, 3, 3) float32}``: each image's network-input intrinsics."""
+        return {CAMERA_INPUT: torch.as_tensor(np.stack([input_cam2img(m) for m in metas]), dtype=torch.float32)}
+
+    def _decode_cameras(self, ctx: DecodeContext, batch_size: int, device: torch.device,
                         dtype: torch.dtype) -> Tuple[Tensor, Tensor]:
-        """(B, 3, 3) input intrinsics and (B,) flipped flags: from ``ctx.input_cam2img`` /
-        ``ctx.flipped`` tensors when the context carries them (export), else from ``ctx.metas``."""
-        K = getattr(ctx, 'input_cam2img', None)
+        """(B, 3, 3) input intrinsics and (B,) flipped flags: from ``ctx.task_inputs['input_cam2img']``
+        / ``ctx.flipped`` when the context carries them (export), else from ``ctx.metas``."""
+        K = ctx.task_inputs.get(CAMERA_INPUT)
         flipped = getattr(ctx, 'flipped', None)
         if K is None or flipped is None:
             metas = list(ctx.metas or [])
@@ -405,7 +422,7 @@ class Box3DTask(Task):
                 raise ValueError(f'Box3DTask.decode needs the camera of every image: ctx.metas has '
                                  f'{len(metas)} ImageMeta for a batch of {batch_size}')
             if K is None:
-                K = torch.as_tensor(np.stack([m.input_cam2img() for m in metas]), dtype=dtype, device=device)
+                K = self.decode_inputs(metas)[CAMERA_INPUT]
             if flipped is None:
                 flipped = torch.as_tensor([bool(m.flipped) for m in metas], device=device)
         return K.to(device=device, dtype=dtype), flipped.to(device=device, dtype=torch.bool)

@@ -2,5 +2,5 @@
 
 `synthetic` is not imported here so `python -m centerx_tasks.keypoints.synthetic` runs cleanly.
 """
-from . import annotation_kind, coco_keypoints_dataset, keypoints_metric, task  # noqa: F401
+from . import annotation_kind, coco_keypoints_dataset, draw, keypoints_metric, task  # noqa: F401
 from .task import KeypointTask  # noqa: F401

@@ -69,7 +69,7 @@ class KeypointTask(Task):
     Args:
         num_keypoints: K (17 for COCO).
         flip_pairs: left/right joint pairs, for :meth:`flip_output_maps` and for mirrored
-            inputs in :meth:`decode` (else ``ctx.flip_pairs`` is used there).
+            inputs in :meth:`decode`.
         kernel: keypoint heatmap kernel config (default ``CornerNetGaussian``, min_overlap 0.7).
         hm_threshold: minimum heatmap score of a peak a keypoint may snap to (0.1).
         snap_to_heatmap: refine regressed keypoints with the heatmap peaks.
@@ -352,7 +352,7 @@ class KeypointTask(Task):
         """Swap the joints of flip pairs back in images whose ``inverse_affine`` mirrors."""
         lin = ctx.inverse_affine[:, :2, :2]
         mirrored = (lin[:, 0, 0] * lin[:, 1, 1] - lin[:, 0, 1] * lin[:, 1, 0]) < 0  # (B,)
-        pairs = self.flip_pairs if self.flip_pairs is not None else ctx.flip_pairs
+        pairs = self.flip_pairs
         if pairs is None:
             if not torch.jit.is_tracing() and bool(mirrored.any()):
                 raise ValueError(f'{type(self).__name__} ({self.name}): an input is mirrored, so its '

@@ -77,5 +77,5 @@ __all__ = [
 ]
 
 # registered with centerx (`synthetic` is left out so `python -m centerx_tasks.rotated.synthetic` runs cleanly)
-from . import annotation_kind, dota_dataset, dota_metric, task  # noqa: F401,E402
+from . import annotation_kind, dota_dataset, dota_metric, draw, task  # noqa: F401,E402
 from .task import RotatedBoxTask  # noqa: E402,F401

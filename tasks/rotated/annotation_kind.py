@@ -1,9 +1,10 @@
-"""How 4-point polygons move under image-space affine warps."""
+"""How DOTA's annotation fields move under image-space affine warps: 4-point polygons are
+warped, the ``difficult`` flag is not."""
 from __future__ import annotations
 
 import numpy as np
 
-from centerx.data import AnnotationKind, WarpContext
+from centerx.data import AnnotationKind, StaticKind, WarpContext
 from centerx.data.geometry import apply_to_points
 from centerx.registry import ANNOTATION_KINDS
 
@@ -21,3 +22,7 @@ class PolygonKind(AnnotationKind):
     def warp(self, values: np.ndarray, matrix: np.ndarray, ctx: WarpContext) -> np.ndarray:
         pts = np.asarray(values, dtype=np.float64).reshape(-1, 4, 2)
         return apply_to_points(pts, matrix).reshape(-1, 8).astype(np.float32)
+
+
+#: DOTA's per-object difficult flag (N,) bool: geometry does not change it
+ANNOTATION_KINDS.register_module(name='difficult', module=StaticKind)

@@ -1,12 +1,16 @@
-"""Drawing predictions: built-in fields, and a drawer registered for a plugin's field."""
+"""Drawing predictions: the core's mechanism only (tasks register the drawers of their fields)."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
+import pytest
 import torch
 from mmengine.structures import InstanceData
 
 from centerx.structures import DetSample, ImageMeta
-from centerx.visualization import FIELD_DRAWERS, draw_predictions, register_drawer
+from centerx.visualization import FIELD_DRAWERS, FIELDS_DRAWN_WITH_META, draw_predictions, register_drawer
 
 
 def sample(**fields) -> DetSample:
@@ -14,15 +18,9 @@ def sample(**fields) -> DetSample:
     return DetSample(meta=ImageMeta(img_id=0, img_path='', ori_shape=(64, 64)), preds={'h': pred})
 
 
-def test_boxes_are_drawn_above_the_threshold_only():
-    img = np.zeros((64, 64, 3), np.uint8)
-    boxes = torch.tensor([[10.0, 10.0, 30.0, 30.0], [40.0, 40.0, 60.0, 60.0]])
-    out = draw_predictions(img, sample(bboxes=boxes), ['a', 'b'], score_thr=0.5)
-    assert out[10, 20].any() and not out[50, 40].any()  # first box edge drawn, second skipped
-    assert not img.any()  # the input is not modified
-
-
-def test_a_plugin_field_is_drawn_by_its_registered_drawer():
+@pytest.fixture
+def dots():
+    """A plugin's drawer for a ``test_dots`` field (x, y), removed after the test."""
     calls = []
 
     @register_drawer('test_dots')
@@ -31,9 +29,34 @@ def test_a_plugin_field_is_drawn_by_its_registered_drawer():
         canvas[int(value[1]), int(value[0])] = color
         return int(value[0]), int(value[1])
 
-    try:
-        out = draw_predictions(np.zeros((64, 64, 3), np.uint8),
-                               sample(test_dots=torch.tensor([[5.0, 6.0], [7.0, 8.0]])), ['a', 'b'], 0.5)
-        assert calls == [[5.0, 6.0]] and out[6, 5].any()
-    finally:
-        FIELD_DRAWERS.pop('test_dots')
+    yield calls
+    FIELD_DRAWERS.pop('test_dots')
+
+
+def test_a_plugin_field_is_drawn_above_the_threshold_only(dots) -> None:
+    img = np.zeros((64, 64, 3), np.uint8)
+    out = draw_predictions(img, sample(test_dots=torch.tensor([[5.0, 6.0], [40.0, 50.0]])), ['a', 'b'], 0.5)
+    assert dots == [[5.0, 6.0]] and out[6, 5].any() and not out[50, 40].any()
+    assert not img.any()  # the input is not modified
+
+
+def test_a_field_without_a_drawer_is_not_drawn() -> None:
+    out = draw_predictions(np.zeros((64, 64, 3), np.uint8), sample(test_unknown=torch.ones(2, 3)), ['a', 'b'], 0.5)
+    assert not out.any()
+
+
+def test_a_second_drawer_for_a_field_is_refused_unless_forced(dots) -> None:
+    def other(canvas, value, color):
+        return None
+
+    with pytest.raises(KeyError, match=r"'test_dots' already has the drawer .*dots.<locals>.draw"):
+        register_drawer('test_dots')(other)
+    register_drawer('test_dots', with_meta=True, force=True)(other)
+    assert FIELD_DRAWERS['test_dots'] is other and 'test_dots' in FIELDS_DRAWN_WITH_META
+    FIELDS_DRAWN_WITH_META.discard('test_dots')
+
+
+def test_the_core_alone_draws_no_field() -> None:
+    code = 'import centerx.visualization as v; print(sorted(v.FIELD_DRAWERS))'
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == '[]'

@@ -15,6 +15,9 @@ from centerx.structures import ImageMeta
 class LoadImage(BaseTransform):
     """Read ``results['img_path']`` as a BGR uint8 (H, W, 3) image and start the ImageMeta.
 
+    The dataset's per-task metas (``results['task_metas']``: a sequence of objects, at most
+    one per type, e.g. a 3D task's camera) go to ``ImageMeta.task_metas`` unchanged.
+
     Raises:
         FileNotFoundError / ValueError naming the file (and the image id) when it is
         missing or unreadable, or when its size disagrees with the annotation's.
@@ -35,14 +38,7 @@ class LoadImage(BaseTransform):
                              f'annotation says {expected[1]}x{expected[0]}')
         results['img'] = np.ascontiguousarray(img)
         results['meta'] = ImageMeta(img_id=results.get('img_id'), img_path=path, ori_shape=(h, w),
-                                    img_shape=(h, w), pad_shape=(h, w), cam2img=_matrix(results.get('cam2img')),
-                                    cam2ego=_matrix(results.get('cam2ego')),
-                                    ego2global=_matrix(results.get('ego2global')),
-                                    timestamp=results.get('timestamp'))
+                                    img_shape=(h, w), pad_shape=(h, w),
+                                    task_metas=tuple(results.get('task_metas', ())))
         results.setdefault('instances', {})
         return results
-
-
-def _matrix(value) -> np.ndarray | None:
-    """A pose or intrinsics matrix as float64 numpy (None stays None)."""
-    return None if value is None else np.asarray(value, dtype=np.float64)

@@ -9,6 +9,7 @@ from mmengine.structures import InstanceData
 from centerx.structures import DetSample, ImageMeta
 from centerx.visualization import FIELD_DRAWERS, draw_predictions
 from centerx_tasks.box3d.camera import box3d_corners
+from centerx_tasks.box3d.camera_meta import CameraMeta
 from centerx_tasks.box3d.draw import EDGES, MIN_DEPTH, project_cuboid_edges
 
 K = np.array([[100.0, 0.0, 50.0], [0.0, 100.0, 50.0], [0.0, 0.0, 1.0]])
@@ -17,7 +18,8 @@ K = np.array([[100.0, 0.0, 50.0], [0.0, 100.0, 50.0], [0.0, 0.0, 1.0]])
 def sample_with(boxes: np.ndarray, cam2img=K) -> DetSample:
     pred = InstanceData(scores=torch.ones(len(boxes)), labels=torch.zeros(len(boxes), dtype=torch.long),
                         boxes3d=torch.as_tensor(boxes, dtype=torch.float32))
-    meta = ImageMeta(img_id=0, img_path='cam/front.jpg', ori_shape=(100, 100), cam2img=cam2img)
+    metas = () if cam2img is None else (CameraMeta(cam2img=cam2img),)
+    meta = ImageMeta(img_id=0, img_path='cam/front.jpg', ori_shape=(100, 100), task_metas=metas)
     return DetSample(meta=meta, preds={'objects': pred})
 
 

@@ -14,6 +14,7 @@ from centerx.data.transforms import CenterAffine, LoadImage, PackDetInputs, Rand
 from centerx.models import CenterNet
 from centerx.task import concat_instances
 from centerx_tasks.box3d.camera import box3d_corners, mirror_boxes3d_np
+from centerx_tasks.box3d.camera_meta import input_cam2img
 from centerx_tasks.box3d.info_dataset import NuScenesInfoDataset
 
 REPO = Path(__file__).resolve().parents[3]
@@ -46,8 +47,8 @@ def test_flip_mirrors_boxes_and_input_camera_projects_onto_flipped_pixels() -> N
         np.testing.assert_allclose(fboxes, mirror_boxes3d_np(boxes), atol=1e-6)
         np.testing.assert_allclose(b['data_samples'].gt.velocities[:, 0].numpy(),
                                    -a['data_samples'].gt.velocities[:, 0].numpy())
-        uv = project(boxes[:, :3], ma.input_cam2img())
-        fuv = project(fboxes[:, :3], mb.input_cam2img())
+        uv = project(boxes[:, :3], input_cam2img(ma))
+        fuv = project(fboxes[:, :3], input_cam2img(mb))
         np.testing.assert_allclose(fuv[:, 0], W - uv[:, 0], atol=1e-3)
         np.testing.assert_allclose(fuv[:, 1], uv[:, 1], atol=1e-3)
         # the flipped image shows at the mirrored projection what the original shows at the center
@@ -60,7 +61,7 @@ def test_flip_mirrors_boxes_and_input_camera_projects_onto_flipped_pixels() -> N
         np.testing.assert_array_equal(fimg[rows, fcols], img[rows, cols])
         # the mirrored 3D corners projected by the flipped camera enclose the flipped 2D boxes
         corners = box3d_corners(torch.from_numpy(fboxes).double()).numpy()
-        pc = project(corners, mb.input_cam2img())
+        pc = project(corners, input_cam2img(mb))
         rect = np.concatenate([pc.min(1), pc.max(1)], 1)
         rect[:, 0::2] = rect[:, 0::2].clip(0, W)
         rect[:, 1::2] = rect[:, 1::2].clip(0, ma.ori_shape[0])
@@ -79,8 +80,8 @@ def test_flip_then_resize_projection() -> None:
     flipped = make_dataset([LoadImage(), RandomFlip(prob=1.0), CenterAffine(input_size=size), PackDetInputs()],
                            cameras=('CAM_FRONT',))
     a, b = plain[0]['data_samples'], flipped[0]['data_samples']
-    uv = project(a.gt.boxes3d[:, :3].numpy(), a.meta.input_cam2img())
-    fuv = project(b.gt.boxes3d[:, :3].numpy(), b.meta.input_cam2img())
+    uv = project(a.gt.boxes3d[:, :3].numpy(), input_cam2img(a.meta))
+    fuv = project(b.gt.boxes3d[:, :3].numpy(), input_cam2img(b.meta))
     # both letterboxed the same way: mirrored about the input's center column
     cx = size[0] / 2.0
     np.testing.assert_allclose(fuv[:, 0] - cx, cx - uv[:, 0], atol=1e-3)

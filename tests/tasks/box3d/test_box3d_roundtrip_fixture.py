@@ -23,6 +23,7 @@ import centerx_tasks.box3d.task  # noqa: F401  (registers Box3DTask)
 from centerx.data.transforms import CenterAffine, LoadImage, PackDetInputs
 from centerx.models import CenterNet
 from centerx.task import concat_instances
+from centerx_tasks.box3d.camera_meta import input_cam2img
 from centerx_tasks.box3d.class_stats import NUSCENES_ATTRIBUTES
 from centerx_tasks.box3d.info_dataset import NuScenesInfoDataset
 
@@ -178,7 +179,7 @@ def test_fixture_counts_and_exclusion_rule(dataset, default_result) -> None:
     # independent check: the excluded objects are exactly those projecting outside the input
     for sample_idx, sample in enumerate(result['samples']):
         info = dataset.get_data_info(sample_idx)['instances']
-        K = sample.meta.input_cam2img()
+        K = input_cam2img(sample.meta)
         p = info['boxes3d'][:, :3].astype(np.float64) @ K.T
         uv = p[:, :2] / p[:, 2:]
         inside = (uv[:, 0] >= 0) & (uv[:, 0] < INPUT_SIZE[0]) & (uv[:, 1] >= 0) & (uv[:, 1] < INPUT_SIZE[1])

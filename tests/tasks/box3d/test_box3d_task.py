@@ -17,6 +17,7 @@ from centerx.structures import ImageMeta
 from centerx.task import DecodeContext, Grid
 from centerx_tasks.box3d.camera import (alpha_to_yaw, box3d_corners, boxes3d_to_rects, invert_3x3, mirror_boxes3d,
                                 mirror_boxes3d_np, project_points, unproject, wrap_angle, yaw_to_alpha)
+from centerx_tasks.box3d.camera_meta import CAMERA_INPUT, CameraMeta, input_cam2img
 from centerx_tasks.box3d.class_stats import (CLASS_ATTRIBUTES, DEFAULT_ATTRIBUTES, DEVKIT_DETECTION_NAMES, INFO_CLASSES,
                                      NUSCENES_ATTRIBUTES, NUSCENES_CLASSES, NUSCENES_MEAN_SIZES,
                                      mean_size_table)
@@ -168,7 +169,7 @@ def test_orientation_round_trip(orientation: str) -> None:
 # ---------------------------------------------------------------- centers and the exclusion rule
 def _meta(shape=(256, 512), flipped=False) -> ImageMeta:
     m = ImageMeta(img_id='a', img_path='', ori_shape=shape, img_shape=shape, pad_shape=shape,
-                  cam2img=np.array([[400.0, 0, 256], [0, 400.0, 128], [0, 0, 1]]))
+                  task_metas=[CameraMeta(cam2img=np.array([[400.0, 0, 256], [0, 400.0, 128], [0, 0, 1]]))])
     if flipped:
         m.compose(hflip_matrix(shape[1]), shape, flip=True)
     return m
@@ -220,7 +221,7 @@ def test_kernel_sizes_from_2d_box_else_projected_box() -> None:
     with_2d = task.centers(_gt([box], bboxes=[[200.0, 100.0, 240.0, 120.0]]), grid)
     assert torch.allclose(with_2d.sizes, torch.tensor([[10.0, 5.0]]))
     without = task.centers(_gt([box]), grid)
-    rect = boxes3d_to_rects(torch.tensor([box]), torch.tensor(_meta().input_cam2img(), dtype=torch.float32)) / 4
+    rect = boxes3d_to_rects(torch.tensor([box]), torch.tensor(input_cam2img(_meta()), dtype=torch.float32)) / 4
     assert torch.allclose(without.sizes, rect[:, 2:] - rect[:, :2], atol=1e-4)
     # NaN 2D box rows fall back to the projected box
     mixed = task.centers(_gt([box], bboxes=[[float('nan')] * 4]), grid)
@@ -235,7 +236,7 @@ def test_box2d_center_mode_offsets_reach_the_projected_center() -> None:
     c = task.centers(gt, grid)
     assert torch.allclose(c.xy, torch.tensor([[50.0, 36.25]]))
     t = task.encode(gt, c, grid)
-    uv = project_points(torch.tensor(box[:3]), torch.tensor(_meta().input_cam2img(), dtype=torch.float32)) / 4
+    uv = project_points(torch.tensor(box[:3]), torch.tensor(input_cam2img(_meta()), dtype=torch.float32)) / 4
     assert torch.allclose(t['offset'][0], uv - c.xy_int[0].float(), atol=1e-5)
     assert not (0 <= t['offset'][0]).all() or not (t['offset'][0] < 1).all()
 
@@ -290,7 +291,7 @@ def test_decode_uses_context_tensors_when_given() -> None:
     peaks = Peaks(scores=torch.ones(1, 1), labels=gt.labels[None], xs=xy[None, :, 0], ys=xy[None, :, 1],
                   index=(xy[:, 1] * grid.shape[1] + xy[:, 0])[None])
     ctx = DecodeContext(grid=grid, inverse_affine=torch.eye(3)[None], metas=[])
-    ctx.input_cam2img = torch.tensor(meta.input_cam2img(), dtype=torch.float32)[None]
+    ctx.task_inputs[CAMERA_INPUT] = torch.tensor(input_cam2img(meta), dtype=torch.float32)[None]
     ctx.flipped = torch.tensor([True])
     assert torch.allclose(task.decode(maps, peaks, ctx)['boxes3d'], out['boxes3d'])
     with pytest.raises(ValueError, match='camera'):
@@ -386,7 +387,7 @@ def test_decode_traces_with_camera_and_flip_as_inputs() -> None:
         peaks = Peaks(scores=torch.ones_like(index, dtype=torch.float32), labels=labels, xs=index - ys * 32, ys=ys,
                       index=index)
         ctx = DecodeContext(grid=grid, inverse_affine=torch.eye(3).expand(2, 3, 3))
-        ctx.input_cam2img, ctx.flipped = K, flipped
+        ctx.task_inputs[CAMERA_INPUT], ctx.flipped = K, flipped
         out = task.decode(dict(zip(names, maps)), peaks, ctx)
         return out['boxes3d'], out['velocities'], out['attr_labels']
 
@@ -461,7 +462,8 @@ def test_label_out_of_range_is_an_error_naming_it() -> None:
     task = Box3DTask(classes=('car', 'pedestrian'))
     K = np.array([[100.0, 0, 80], [0, 100.0, 64], [0, 0, 1]])
     grid = Grid(batch_size=1, shape=(32, 40), stride=4, input_shape=(128, 160),
-                metas=[ImageMeta(img_id=0, img_path='', ori_shape=(128, 160), img_shape=(128, 160), cam2img=K)])
+                metas=[ImageMeta(img_id=0, img_path='', ori_shape=(128, 160), img_shape=(128, 160),
+                                 task_metas=(CameraMeta(cam2img=K),))])
     gt = InstanceData(boxes3d=torch.tensor([[0.0, 0.0, 10.0, 4.0, 1.5, 1.8, 0.0]]), labels=torch.tensor([2]),
                       ignore=torch.tensor([False]), batch_idx=torch.tensor([0]))
     with pytest.raises(ValueError, match=r'labels \[2\] are outside'):

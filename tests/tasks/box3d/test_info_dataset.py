@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from centerx_tasks.box3d.camera import box3d_corners
+from centerx_tasks.box3d.camera_meta import CameraMeta
 from centerx_tasks.box3d.class_stats import INFO_CLASSES
 from centerx_tasks.box3d.info_dataset import NUSCENES_CAMERAS, NuScenesInfoDataset
 
@@ -46,8 +47,10 @@ def test_counts_ids_and_fields(raw) -> None:
         assert d['img_id'] == f'{token}/{cam}' and d['sample_token'] == token
         assert Path(d['img_path']).is_file() and f'__{cam}__' in d['img_path']
         # the image timestamp in microseconds is the one in the file name
-        assert str(d['timestamp']) == Path(d['img_path']).stem.split('__')[-1]
-        assert d['cam2img'].shape == (3, 3) and d['cam2ego'].shape == (4, 4) and d['ego2global'].shape == (4, 4)
+        (camera,) = d['task_metas']
+        assert isinstance(camera, CameraMeta)
+        assert str(camera.timestamp) == Path(d['img_path']).stem.split('__')[-1]
+        assert camera.cam2img.shape == (3, 3) and camera.cam2ego.shape == (4, 4) and camera.ego2global.shape == (4, 4)
         inst = d['instances']
         n = len(inst['labels'])
         assert inst['bboxes'].shape == (n, 4) and inst['boxes3d'].shape == (n, 7)
@@ -75,8 +78,9 @@ def test_loads_through_pipeline(raw) -> None:
     out = ds[0]
     meta = out['data_samples'].meta
     assert tuple(out['inputs'].shape) == (3, IMAGE_WH[1], IMAGE_WH[0])
-    assert meta.cam2img is not None and meta.cam2ego is not None and meta.ego2global is not None
-    assert meta.img_id.endswith('/CAM_BACK_LEFT') and isinstance(meta.timestamp, int)
+    camera = meta.task_meta(CameraMeta)
+    assert camera.cam2ego is not None and camera.ego2global is not None
+    assert meta.img_id.endswith('/CAM_BACK_LEFT') and isinstance(camera.timestamp, int)
     assert set(out['data_samples'].gt.keys()) >= {'bboxes', 'boxes3d', 'velocities', 'labels', 'attr_labels'}
 
 

@@ -15,6 +15,7 @@ from pyquaternion import Quaternion
 
 from centerx.data.transforms.loading import LoadImage
 from centerx.registry import DATASETS
+from centerx_tasks.box3d.camera_meta import CameraMeta
 from centerx_tasks.box3d.mono3d_dataset import (NUSCENES_ATTRIBUTES, NUSCENES_CLASSES, NuScenesMono3DDataset,
                                         box3d_corners, corners_enclosing_boxes, pose_matrix, project_points)
 
@@ -39,6 +40,13 @@ def dataset(coco_json) -> NuScenesMono3DDataset:
     return NuScenesMono3DDataset(ann_file='nus_infos_mono3d.coco.json', data_root=str(COCO_DIR))
 
 
+def camera(item: dict) -> CameraMeta:
+    """The one per-task meta of a data item: its camera."""
+    (cam,) = item['task_metas']
+    assert isinstance(cam, CameraMeta)
+    return cam
+
+
 def not_clipped(box, w, h, margin=1.0) -> bool:
     return box[0] > margin and box[1] > margin and box[2] < w - margin and box[3] < h - margin
 
@@ -58,8 +66,9 @@ def test_counts_and_metainfo(dataset, coco_json) -> None:
         assert inst['bboxes'].dtype == np.float32 and inst['boxes3d'].shape == (counts[cam], 7)
         assert inst['labels'].dtype == np.int64 and inst['ignore'].dtype == bool
         assert inst['velocities'].shape == (counts[cam], 2) and inst['visibility'].tolist() == [-1] * counts[cam]
-        assert item['cam2img'].shape == (3, 3) and item['cam2ego'].shape == item['ego2global'].shape == (4, 4)
-        assert str(item['timestamp']) in item['img_path']  # from the nuScenes file name
+        cam = camera(item)
+        assert cam.cam2img.shape == (3, 3) and cam.cam2ego.shape == cam.ego2global.shape == (4, 4)
+        assert str(camera(item).timestamp) in item['img_path']  # from the nuScenes file name
     assert counts == PER_CAMERA and sum(counts.values()) == len(coco_json['annotations']) == 11
     labels = [NUSCENES_CLASSES[k] for i in range(6) for k in dataset[i]['instances']['labels']]
     assert sorted(labels) == sorted(a['category_name'] for a in coco_json['annotations'])
@@ -72,13 +81,13 @@ def test_counts_and_metainfo(dataset, coco_json) -> None:
 def test_geometry_matches_image_records(dataset, coco_json) -> None:
     for img, i in zip(coco_json['images'], range(6)):
         item = dataset[i]
-        np.testing.assert_allclose(item['cam2img'], img['cam_intrinsic'])
-        pose = item['cam2ego']
+        np.testing.assert_allclose(camera(item).cam2img, img['cam_intrinsic'])
+        pose = camera(item).cam2ego
         q = Quaternion(img['cam2ego_rotation'])
         np.testing.assert_allclose(pose[:3, :3], q.rotation_matrix, atol=1e-12)
         np.testing.assert_allclose(pose[:3, 3], img['cam2ego_translation'])
-        np.testing.assert_allclose(item['ego2global'][:3, :3], Quaternion(img['ego2global_rotation']).rotation_matrix,
-                                   atol=1e-12)
+        np.testing.assert_allclose(camera(item).ego2global[:3, :3],
+                                   Quaternion(img['ego2global_rotation']).rotation_matrix, atol=1e-12)
         assert (item['height'], item['width']) == (900, 1600)
 
 
@@ -91,10 +100,11 @@ def test_corner_projection_and_center(dataset, coco_json) -> None:
         item = dataset[i]
         inst = item['instances']
         anns = by_image.get(img['id'], [])
-        fit = corners_enclosing_boxes(inst['boxes3d'], item['cam2img'], (item['height'], item['width']))
+        fit = corners_enclosing_boxes(inst['boxes3d'], camera(item).cam2img, (item['height'], item['width']))
         for box2d, box_fit, box3d, ann in zip(inst['bboxes'], fit, inst['boxes3d'], anns):
             # center2d of the file = projection of the 3D (gravity) center; its depth = z
-            np.testing.assert_allclose(project_points(box3d[:3], item['cam2img']), ann['center2d'][:2], atol=1e-2)
+            np.testing.assert_allclose(project_points(box3d[:3], camera(item).cam2img), ann['center2d'][:2],
+                                       atol=1e-2)
             assert ann['center2d'][2] == pytest.approx(float(box3d[2]), rel=1e-6)
             if not_clipped(box2d, item['width'], item['height']):
                 size = np.r_[box2d[2:] - box2d[:2], box2d[2:] - box2d[:2]]
@@ -167,8 +177,8 @@ def test_cameras_filter_and_loading(coco_json) -> None:
     item = ds[0]
     loaded = LoadImage()(copy.deepcopy(item))
     assert loaded['img'].shape == (900, 1600, 3)
-    np.testing.assert_allclose(loaded['meta'].cam2ego, item['cam2ego'])
-    assert loaded['meta'].timestamp == item['timestamp'] == 1531883530447423
+    np.testing.assert_allclose(loaded['meta'].task_meta(CameraMeta).cam2ego, camera(item).cam2ego)
+    assert loaded['meta'].task_meta(CameraMeta).timestamp == camera(item).timestamp == 1531883530447423
     front = NuScenesMono3DDataset(ann_file=str(COCO_JSON), cameras=['CAM_FRONT', 'CAM_FRONT_LEFT'])
     assert [d['cam_name'] for d in (front[0], front[1])] == ['CAM_FRONT', 'CAM_FRONT_LEFT']
 

@@ -271,7 +271,7 @@ def test_dataset_reads_converted(converted) -> None:
     assert len(ds) == 2 and ds.metainfo['bbox_cam3d_layout'] == 'centerx'
     first = ds[0]
     assert first['img_id'] == 'sample-0/CAM_FRONT' and first['sample_token'] == 'sample-0'
-    assert os.path.isfile(first['img_path']) and first['timestamp'] == TIMES[0]
+    assert os.path.isfile(first['img_path']) and first['task_metas'][0].timestamp == TIMES[0]
     inst = first['instances']
     order = [a for a in data['mini_train']['annotations'] if a['image_id'] == 'sd-0']
     np.testing.assert_allclose(inst['boxes3d'], [a['bbox_cam3d'] for a in order], rtol=1e-6, atol=1e-5)

@@ -15,6 +15,7 @@ from pyquaternion import Quaternion
 from centerx.registry import METRICS
 from centerx.structures import DetSample, ImageMeta
 from centerx_tasks.box3d import nuscenes_metric as nm
+from centerx_tasks.box3d.camera_meta import CameraMeta
 from centerx_tasks.box3d.nuscenes_metric import NuScenesMetric
 from centerx_tasks.box3d.nuscenes_results import (MMDET3D_NUSCENES_CLASSES, NUSCENES_ATTRIBUTES, NUSCENES_CLASSES,
                                           camera_ego2global, global_to_camera_boxes)
@@ -40,8 +41,8 @@ def _rot_z(angle: float) -> np.ndarray:
 def make_sample(img_id: str, cam2ego: np.ndarray, ego2global: np.ndarray, gt: Optional[dict] = None,
                 pred: Optional[dict] = None) -> DetSample:
     """A DetSample with ``gt`` / ``pred`` dicts of numpy arrays as tensors."""
-    meta = ImageMeta(img_id=img_id, img_path='', ori_shape=(900, 1600), cam2img=np.eye(3),
-                     cam2ego=cam2ego, ego2global=ego2global)
+    meta = ImageMeta(img_id=img_id, img_path='', ori_shape=(900, 1600),
+                     task_metas=[CameraMeta(cam2img=np.eye(3), cam2ego=cam2ego, ego2global=ego2global)])
     sample = DetSample(meta=meta)
     for key, value in (gt or {}).items():
         sample.gt.set_field(torch.as_tensor(value), key)
@@ -220,6 +221,20 @@ def test_no_ground_truth_and_no_results() -> None:
     assert NuScenesMetric().compute_metrics([])['mAP'] == -1.0
     with pytest.raises(FileNotFoundError):
         run(NuScenesMetric(use_devkit_eval=True, data_root='/nonexistent'), [sample])
+
+
+def test_poses_come_from_the_camera_meta_and_are_required() -> None:
+    img = synthetic_set()[0]
+    sample = make_sample(img['img_id'], img['cam2ego'], img['ego2global'], img['gt'], perfect(img['gt']))
+    metric = NuScenesMetric(use_devkit_eval=False)
+    metric.process({}, [sample])
+    (record,) = metric.results
+    assert record['camera'] == img['img_id'].split('/')[1]
+    np.testing.assert_array_equal(record['cam2ego'], img['cam2ego'])
+    np.testing.assert_array_equal(record['ego2global'], img['ego2global'])
+    sample.meta.task_metas.clear()
+    with pytest.raises(ValueError, match=f"image {img['img_id']} has no cam2ego / ego2global"):
+        metric.process({}, [sample])
 
 
 def test_outfile_is_a_valid_submission(tmp_path: Path) -> None:

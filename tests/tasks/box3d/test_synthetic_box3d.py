@@ -14,6 +14,7 @@ from nuscenes.utils.data_classes import Box
 from pyquaternion import Quaternion
 
 from centerx.data.transforms.loading import LoadImage
+from centerx_tasks.box3d.camera_meta import CameraMeta
 from centerx_tasks.box3d.mono3d_dataset import BOX_FACES, NUSCENES_CLASSES, NuScenesMono3DDataset
 from centerx_tasks.box3d.synthetic import CLASS_SPECS, FRONT_HUE, ensure_synthetic_box3d
 
@@ -85,23 +86,24 @@ def test_counts_and_dataset(generated: Path) -> None:
         ds = NuScenesMono3DDataset(ann_file=f'annotations/nus_mono3d_{split}.json', data_root=str(generated))
         assert len(ds) == n and ds.metainfo['bbox_cam3d_layout'] == 'centerx'
         assert sum(len(ds[i]['instances']['labels']) for i in range(n)) == len(data['annotations'])
-        stamps = [ds[i]['timestamp'] for i in range(n)]
+        stamps = [ds[i]['task_metas'][0].timestamp for i in range(n)]
         assert stamps == sorted(stamps) and len(set(stamps)) == n
         for i in range(n):
             item = ds[i]
+            (camera,) = item['task_metas']
             assert len(item['sample_token']) == 32 and item['img_id'] == f'{item["sample_token"]}/CAM_FRONT'
             tokens.add(item['sample_token'])
             assert (len(item['instances']['labels']) == 0) == (i % 4 == 1)
-            rot = item['ego2global'][:3, :3]
+            rot = camera.ego2global[:3, :3]
             np.testing.assert_allclose(rot @ rot.T, np.eye(3), atol=1e-12)
-            assert np.linalg.det(rot) == pytest.approx(1.0) and item['ego2global'][2, 3] == 0.0
+            assert np.linalg.det(rot) == pytest.approx(1.0) and camera.ego2global[2, 3] == 0.0
             # the ground (camera y = 1.5) is the ego z = 0 plane
-            ground_in_ego = item['cam2ego'] @ np.array([3.0, 1.5, 10.0, 1.0])
+            ground_in_ego = camera.cam2ego @ np.array([3.0, 1.5, 10.0, 1.0])
             assert ground_in_ego[2] == pytest.approx(0.0)
             loaded = load_image(dict(item))
             assert loaded['img'].shape == (H, W, 3)
-            np.testing.assert_allclose(loaded['meta'].cam2img, item['cam2img'])
-        yaws = {round(float(ds[i]['ego2global'][0, 0]), 6) for i in range(n)}
+            np.testing.assert_allclose(loaded['meta'].task_meta(CameraMeta).cam2img, camera.cam2img)
+        yaws = {round(float(ds[i]['task_metas'][0].ego2global[0, 0]), 6) for i in range(n)}
         assert len(yaws) == n  # every image has its own ego pose
     assert len(tokens) == 11
     cam2img = np.asarray(load(generated, 'train')['images'][0]['cam2img'])
