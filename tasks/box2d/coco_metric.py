@@ -16,8 +16,9 @@ from mmengine.evaluator import BaseMetric
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from centerx.evaluation import gather_predictions
 from centerx.registry import METRICS
-from centerx.utils import log, to_numpy
+from centerx.utils import log
 
 METRIC_NAMES: Tuple[str, ...] = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_s',
                                  'bbox_mAP_m', 'bbox_mAP_l')
@@ -44,6 +45,8 @@ class CocoBboxMetric(BaseMetric):
     """
 
     default_prefix: Optional[str] = 'coco'
+    #: the prediction field evaluated (checked against the model's tasks before a run)
+    prediction_field: Optional[str] = 'bboxes'
     #: the results are written to ``<outfile_prefix>.<results_suffix>.json``
     results_suffix: str = 'bbox'
 
@@ -70,7 +73,9 @@ class CocoBboxMetric(BaseMetric):
         float64, category_ids (D,) int64)`` in ``self.results``.
 
         Raises:
-            ValueError: a predicted label is not a valid index into ``cat_ids``.
+            MissingPredictionsError: no head of an image predicts ``bboxes``.
+            ValueError: a predicted label is not a valid index into ``cat_ids``, or bad
+                shapes (:func:`~centerx.evaluation.gather_predictions`).
         """
         cat_ids = self._cat_ids()
         if cat_ids is None:
@@ -80,26 +85,11 @@ class CocoBboxMetric(BaseMetric):
         for sample in data_samples:
             img_id = sample.meta.img_id
             img_id = img_id.item() if hasattr(img_id, 'item') else img_id  # numpy / tensor scalar
-            preds = sample.predictions_with('bboxes')
-            boxes = to_numpy(preds.bboxes).astype(np.float64).reshape(-1, 4) if 'bboxes' in preds \
-                else np.zeros((0, 4))
-            scores = to_numpy(preds.scores).astype(np.float64).reshape(-1)
-            labels = to_numpy(preds.labels).astype(np.int64).reshape(-1)
-            if not len(boxes) == len(scores) == len(labels):
-                raise ValueError(f'image id {img_id}: {len(boxes)} boxes, {len(scores)} scores '
-                                 f'and {len(labels)} labels')
-            bad = (labels < 0) | (labels >= len(lut))
-            if bad.any():
-                raise ValueError(f'image id {img_id}: predicted label(s) {sorted(set(labels[bad]))} '
-                                 f'are not class indices of the {len(lut)} classes')
-            finite = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
-            if not finite.all():
-                log(f'CocoBboxMetric: image id {img_id}: dropped {int((~finite).sum())} '
-                    'detections with non-finite boxes or scores', logging.WARNING)
-                boxes, scores, labels = boxes[finite], scores[finite], labels[finite]
+            dets = gather_predictions(sample, 'bboxes', (4,), len(lut), type(self).__name__)
+            boxes = dets['bboxes']
             xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-            self.results.append(dict(img_id=img_id, bboxes=xywh, scores=scores,
-                                     category_ids=lut[labels]))
+            self.results.append(dict(img_id=img_id, bboxes=xywh, scores=dets['scores'],
+                                     category_ids=lut[dets['labels']]))
 
     # ---------------------------------------------------------------- evaluation
     def _gt_file(self) -> str:

@@ -52,6 +52,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from mmengine.evaluator import BaseMetric
 
+from centerx.evaluation import OptionalField, gather_predictions
 from centerx.registry import METRICS
 from centerx.utils import log as _log  # a module attribute: tests capture the messages by patching it
 from centerx.utils import to_numpy
@@ -66,6 +67,11 @@ UNDEFINED_TP_ERRORS: Dict[str, Tuple[str, ...]] = {'traffic_cone': ('attr_err', 
 TP_NAMES: Dict[str, str] = {'trans_err': 'mATE', 'scale_err': 'mASE', 'orient_err': 'mAOE',
                             'vel_err': 'mAVE', 'attr_err': 'mAAE'}
 METRIC_NAMES: Tuple[str, ...] = ('mAP', 'NDS') + tuple(TP_NAMES.values())
+#: read where a head predicts them: (vx, vz) velocities (else 0) and attribute labels (else -1 = none)
+NUSCENES_OPTIONAL_FIELDS: Dict[str, OptionalField] = {
+    'velocities': OptionalField(shape=(2,), dtype=np.float64, default=lambda boxes: np.zeros((len(boxes), 2))),
+    'attr_labels': OptionalField(shape=(), dtype=np.int64, default=lambda boxes: np.full(len(boxes), -1, np.int64)),
+}
 
 
 # ------------------------------------------------------------------- devkit algorithm
@@ -202,6 +208,8 @@ class NuScenesMetric(BaseMetric):
     """
 
     default_prefix: Optional[str] = 'nuscenes'
+    #: the prediction field evaluated (checked against the model's tasks before a run)
+    prediction_field: Optional[str] = 'boxes3d'
 
     def __init__(self,
                  data_root: Optional[str] = None,
@@ -264,6 +272,7 @@ class NuScenesMetric(BaseMetric):
         (camera frame, numpy) and, when the sample carries them, its ground truth.
 
         Raises:
+            MissingPredictionsError: no head of an image predicts ``boxes3d``.
             ValueError: missing poses, lengths disagree, a label is not a class index, or
                 ground truth of a flipped sample.
         """
@@ -273,33 +282,11 @@ class NuScenesMetric(BaseMetric):
             token, camera = split_img_id(meta.img_id)
             if meta.cam2ego is None or meta.ego2global is None:
                 raise ValueError(f'NuScenesMetric: image {meta.img_id} has no cam2ego / ego2global pose')
-            parts = [p for p in sample.preds.values() if 'boxes3d' in p]
-            boxes = [to_numpy(p.boxes3d, np.float64).reshape(-1, 7) for p in parts]
+            dets = gather_predictions(sample, 'boxes3d', (7,), num_classes, type(self).__name__,
+                                      optional=NUSCENES_OPTIONAL_FIELDS)
             res = dict(img_id=str(meta.img_id), sample_token=token, camera=camera,
                        cam2ego=to_numpy(meta.cam2ego, np.float64).reshape(4, 4),
-                       ego2global=to_numpy(meta.ego2global, np.float64).reshape(4, 4),
-                       boxes3d=np.concatenate(boxes) if boxes else np.zeros((0, 7)),
-                       scores=np.concatenate([to_numpy(p.scores, np.float64).reshape(-1) for p in parts]) if parts
-                       else np.zeros(0),
-                       labels=np.concatenate([to_numpy(p.labels, np.int64).reshape(-1) for p in parts]) if parts
-                       else np.zeros(0, np.int64),
-                       velocities=np.concatenate([
-                           to_numpy(p.velocities, np.float64).reshape(-1, 2) if 'velocities' in p
-                           else np.zeros((len(b), 2)) for p, b in zip(parts, boxes)]) if parts else np.zeros((0, 2)),
-                       attr_labels=np.concatenate([
-                           to_numpy(p.attr_labels, np.int64).reshape(-1) if 'attr_labels' in p
-                           else np.full(len(b), -1, np.int64) for p, b in zip(parts, boxes)]) if parts
-                       else np.zeros(0, np.int64))
-            n = len(res['boxes3d'])
-            if not (len(res['scores']) == len(res['labels']) == len(res['velocities'])
-                    == len(res['attr_labels']) == n):
-                raise ValueError(f'image {meta.img_id}: {n} boxes3d, {len(res["scores"])} scores, '
-                                 f'{len(res["labels"])} labels, {len(res["velocities"])} velocities, '
-                                 f'{len(res["attr_labels"])} attr_labels')
-            bad = (res['labels'] < 0) | (res['labels'] >= num_classes)
-            if bad.any():
-                raise ValueError(f'image {meta.img_id}: predicted label(s) {sorted(set(res["labels"][bad].tolist()))} '
-                                 f'are not class indices of the {num_classes} classes')
+                       ego2global=to_numpy(meta.ego2global, np.float64).reshape(4, 4), **dets)
             res['gt'] = self._camera_gt(sample)
             self.results.append(res)
 
