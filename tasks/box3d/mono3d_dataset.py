@@ -46,17 +46,18 @@ of :data:`NUSCENES_CLASSES`), ``attributes`` (:data:`NUSCENES_ATTRIBUTES`), ``pa
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import re
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.fileio import join_path
 
 from centerx.data import DetBaseDataset
+from centerx.data.base_dataset import resolve_on_invalid
+from centerx.data.coco_format import read_coco_json
 from centerx.registry import DATASETS
 from centerx.utils import log
 
@@ -200,12 +201,14 @@ class NuScenesMono3DDataset(DetBaseDataset):
             ``num_lidar_pts + num_radar_pts == 0`` as ``ignore`` (the nuScenes detection
             benchmark does not evaluate them); files without these counts are unaffected.
         filter_cfg: ``dict(filter_empty_gt=bool, min_size=int)`` (not in ``test_mode``).
-        invalid_box: degenerate 2D boxes (w <= 0 or h <= 0) or 3D sizes <= 0: ``'error'``
+        on_invalid: degenerate 2D boxes (w <= 0 or h <= 0) or 3D sizes <= 0: ``'raise'``
             raises, ``'skip'`` drops them (counted in ``self.num_skipped_boxes``).
+        invalid_box: deprecated name of ``on_invalid`` (``'error'`` = ``'raise'``).
         generate_if_missing: when ``ann_file`` does not exist, call
             :func:`centerx_tasks.box3d.synthetic.ensure_synthetic_box3d` with these keyword
             arguments first (``root`` defaults to ``data_root``).
-        Other arguments: see :class:`mmengine.dataset.BaseDataset`.
+        **kwargs: the other options of :class:`mmengine.dataset.BaseDataset` (``indices``,
+            ``serialize_data``, ``pipeline``, ``test_mode``, ``lazy_init``, ``max_refetch``).
 
     Images without objects are kept with empty arrays. Samples given to the pipeline
     also carry ``'metainfo'`` (a copy of the dataset's metainfo). Raises ``ValueError`` naming the
@@ -221,32 +224,24 @@ class NuScenesMono3DDataset(DetBaseDataset):
                  bbox_cam3d_layout: str = 'auto',
                  ignore_without_points: bool = False,
                  filter_cfg: Optional[Dict[str, Any]] = None,
-                 invalid_box: str = 'error',
+                 on_invalid: str = 'raise',
                  generate_if_missing: Optional[Dict[str, Any]] = None,
-                 indices: Optional[Union[int, Sequence[int]]] = None,
-                 serialize_data: bool = True,
-                 pipeline: Sequence[Union[dict, Callable]] = (),
-                 test_mode: bool = False,
-                 lazy_init: bool = False,
-                 max_refetch: int = 1000) -> None:
+                 invalid_box: Optional[str] = None,
+                 **kwargs: Any) -> None:
         if bbox_cam3d_layout not in LAYOUTS:
             raise ValueError(f'bbox_cam3d_layout must be one of {LAYOUTS}, got {bbox_cam3d_layout!r}')
-        if invalid_box not in ('error', 'skip'):
-            raise ValueError(f"invalid_box must be 'error' or 'skip', got {invalid_box!r}")
+        self.on_invalid = resolve_on_invalid(type(self).__name__, on_invalid, invalid_box=invalid_box)
         if isinstance(cameras, str):
             cameras = NUSCENES_CAMERAS if cameras == 'all' else [cameras]
         self.cameras = None if cameras is None else tuple(str(c) for c in cameras)
         self.bbox_cam3d_layout = bbox_cam3d_layout
         self.ignore_without_points = bool(ignore_without_points)
-        self.invalid_box = invalid_box
         self.generate_if_missing = None if generate_if_missing is None else dict(generate_if_missing)
         self.num_skipped_boxes = 0
         self.num_dropped_objects = 0
         super().__init__(ann_file=ann_file, metainfo=metainfo, data_root=data_root,
                          data_prefix=self._img_data_prefix(data_prefix),
-                         filter_cfg=filter_cfg, indices=indices, serialize_data=serialize_data,
-                         pipeline=list(pipeline), test_mode=test_mode, lazy_init=lazy_init,
-                         max_refetch=max_refetch)
+                         filter_cfg=filter_cfg, **kwargs)
 
     # ------------------------------------------------------------------ reading
     def _read_json(self) -> dict:
@@ -259,18 +254,7 @@ class NuScenesMono3DDataset(DetBaseDataset):
                 f'mono-3D annotation file {ann_file} does not exist; write it from a nuScenes '
                 'dataroot with `python tools/nuscenes_convert.py --dataroot data/nuscenes '
                 '--version v1.0-trainval --out data/nuscenes/annotations`')
-        try:
-            with open(ann_file, 'rb') as f:
-                data = json.load(f)
-        except ValueError as e:
-            raise ValueError(f'{ann_file}: not a valid json file: {e}') from e
-        if not isinstance(data, dict):
-            raise ValueError(f'{ann_file}: expected a json object, got {type(data).__name__}')
-        data.setdefault('annotations', [])
-        for key in ('images', 'annotations', 'categories'):
-            if not isinstance(data.get(key), list):
-                raise ValueError(f'{ann_file}: missing or non-list {key!r}')
-        return data
+        return read_coco_json(ann_file)
 
     def _category_names(self, data: dict) -> Dict[Any, str]:
         names = {}
@@ -432,9 +416,9 @@ class NuScenesMono3DDataset(DetBaseDataset):
             x, y, w, h = _numbers(ann['bbox'], 4)
             box3d = _to_contract(raw[None], layout)[0]
             if not (w > 0 and h > 0 and np.all(box3d[3:6] > 0)):
-                if self.invalid_box == 'error':
+                if self.on_invalid == 'raise':
                     raise ValueError(f'{where} has a degenerate bbox {ann["bbox"]!r} or 3D size '
-                                     f'{box3d[3:6].tolist()}; use invalid_box="skip" to drop it')
+                                     f'{box3d[3:6].tolist()}; use on_invalid="skip" to drop it')
                 skipped.append(aid)
                 continue
             velo = ann.get('velo_cam3d')

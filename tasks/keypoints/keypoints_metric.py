@@ -8,8 +8,8 @@ import numpy as np
 from pycocotools.coco import COCO
 
 from centerx.evaluation import OptionalField, gather_predictions
+from centerx.evaluation.coco_eval import BOX_METRIC_NAMES, CocoEvalMetric
 from centerx.registry import METRICS
-from centerx_tasks.box2d.coco_metric import METRIC_NAMES, CocoBboxMetric
 from centerx_tasks.keypoints.coco_meta import COCO_SIGMAS
 
 #: Keys of the keypoint part, COCOeval ``stats[0:6]`` of ``iouType='keypoints'``
@@ -28,7 +28,7 @@ def keypoint_extent(keypoints: np.ndarray) -> np.ndarray:
 
 
 @METRICS.register_module()
-class CocoKeypointsMetric(CocoBboxMetric):
+class CocoKeypointsMetric(CocoEvalMetric):
     """COCO keypoint AP and box AP of the keypoint detections of each DetSample.
 
     Detections are taken from every head of ``sample.preds`` that decodes
@@ -57,7 +57,7 @@ class CocoKeypointsMetric(CocoBboxMetric):
     dataset categories that define keypoints, 20 detections per image, ground truth
     with ``num_keypoints == 0`` ignored) and ``bbox_mAP``, ``bbox_mAP_50``,
     ``bbox_mAP_75``, ``bbox_mAP_s``, ``bbox_mAP_m``, ``bbox_mAP_l`` (box evaluation,
-    as :class:`~centerx_tasks.box2d.coco_metric.CocoBboxMetric`). Ground-truth annotations
+    as ``CocoBboxMetric`` of the box task). Ground-truth annotations
     without ``num_keypoints`` get the count of their keypoints with ``v > 0``.
     """
 
@@ -87,20 +87,14 @@ class CocoKeypointsMetric(CocoBboxMetric):
             ValueError: bad shapes, or a predicted label that is not an index into
                 ``cat_ids``.
         """
-        cat_ids = self._cat_ids()
-        if cat_ids is None:
-            raise ValueError('CocoKeypointsMetric needs dataset_meta["cat_ids"] (the COCO category '
-                             'id of each class index); set metric.dataset_meta = dataset.metainfo')
-        lut = np.asarray(cat_ids, np.int64)
+        lut = self._category_lut()
         boxes = OptionalField(shape=(4,), dtype=np.float64, default=keypoint_extent)
         for sample in data_samples:
-            img_id = sample.meta.img_id
-            img_id = img_id.item() if hasattr(img_id, 'item') else img_id
             dets = gather_predictions(sample, 'keypoints', (None, 3), len(lut), type(self).__name__,
                                       optional=dict(bboxes=boxes))
             box, kp = dets['bboxes'], dets['keypoints']
             xywh = np.concatenate([box[:, :2], box[:, 2:] - box[:, :2]], axis=1)
-            self.results.append(dict(img_id=img_id, bboxes=xywh, keypoints=kp.reshape(len(kp), kp.shape[1] * 3),
+            self.results.append(dict(img_id=self._image_id(sample), bboxes=xywh, keypoints=kp.reshape(len(kp), kp.shape[1] * 3),
                                      scores=dets['scores'], category_ids=lut[dets['labels']]))
 
     # ---------------------------------------------------------------- evaluation
@@ -139,7 +133,7 @@ class CocoKeypointsMetric(CocoBboxMetric):
         return dets
 
     def _metric_names(self) -> Tuple[str, ...]:
-        return KPT_METRIC_NAMES + METRIC_NAMES
+        return KPT_METRIC_NAMES + BOX_METRIC_NAMES
 
     def _evaluate_results(self, gt: COCO, dets: List[dict], img_ids: List[Any],
                           cat_ids: List[int]) -> Dict[str, float]:

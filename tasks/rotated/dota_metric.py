@@ -114,7 +114,7 @@ class DotaMetric(BaseMetric):
             path = os.path.join(ann_dir, f'{image_id}.txt')
             if not os.path.isfile(path):
                 raise FileNotFoundError(f'DotaMetric: no ground truth {path} for evaluated image {image_id!r}')
-            parsed = parse_dota_label_file(path, parse_classes, on_error='skip')
+            parsed = parse_dota_label_file(path, parse_classes, on_invalid='skip')
             skipped += len(parsed.skipped)
             keep = parsed.labels < len(classes)
             gts[image_id] = (parsed.polys[keep], parsed.labels[keep], parsed.difficult[keep])
