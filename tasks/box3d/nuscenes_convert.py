@@ -56,8 +56,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .mono3d_dataset import (CENTERX_FORMAT, DEFAULT_ATTRIBUTE, NUSCENES_ATTRIBUTES, NUSCENES_CAMERAS,
-                             NUSCENES_CLASSES, pose_matrix)
+from .mono3d_dataset import CENTERX_FORMAT, DEFAULT_ATTRIBUTE, NUSCENES_ATTRIBUTES, NUSCENES_CAMERAS, NUSCENES_CLASSES
+from .mono3d_geometry import pose_matrix
 
 FORMAT_VERSION = 1
 BOX_CONVENTION = ('camera frame (x right, y down, z forward); (x, y, z, l, h, w, yaw): gravity center, '

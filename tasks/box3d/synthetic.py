@@ -55,7 +55,8 @@ import numpy as np
 
 from centerx.data.generated import SHIFT, build_atomically, fixed_point, generator_cli
 
-from .mono3d_dataset import BOX_FACES, CENTERX_FORMAT, FACE_NORMALS, box3d_corners, project_points, yaw_rotation
+from .mono3d_dataset import CENTERX_FORMAT
+from .mono3d_geometry import BOX_FACES, FACE_NORMALS, box3d_corners, project_points, yaw_rotation
 from .nuscenes_names import NUSCENES_ATTRIBUTES, NUSCENES_CLASSES
 
 FORMAT_VERSION = 1

@@ -15,8 +15,8 @@ from pyquaternion import Quaternion
 
 from centerx.data.transforms.loading import LoadImage
 from centerx.registry import DATASETS
-from centerx_tasks.box3d.mono3d_dataset import (NUSCENES_ATTRIBUTES, NUSCENES_CLASSES, NuScenesMono3DDataset,
-                                        box3d_corners, corners_enclosing_boxes, pose_matrix, project_points)
+from centerx_tasks.box3d.mono3d_dataset import NUSCENES_ATTRIBUTES, NUSCENES_CLASSES, NuScenesMono3DDataset
+from centerx_tasks.box3d.mono3d_geometry import box3d_corners, corners_enclosing_boxes, pose_matrix, project_points
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / '..' / 'shared' / 'fixtures' / 'nuscenes'
