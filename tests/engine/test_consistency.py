@@ -134,3 +134,18 @@ def test_flip_tta_with_a_task_lacking_flip_output_maps_fails_before_training():
     DataModelCheckHook().before_train(runner(net(False), data))
     flip_ok = model([dict(type='Box2DTask'), dict(type='KeypointTask', num_keypoints=3)])
     check_flip_support(list(flip_ok.heads.values()), dict(flip=True))
+
+
+def test_a_real_run_stops_before_its_first_iteration_when_validation_cannot_work(tmp_path, monkeypatch):
+    """Through the tools' runner: a metric of a field no task provides fails in before_train."""
+    from pathlib import Path
+
+    from centerx.engine.launch import build_runner, load_config
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(str(Path(__file__).resolve().parents[1] / 'configs' / 'box2d_tiny.py'),
+                      work_dir=str(tmp_path / 'work'))
+    cfg.val_evaluator = dict(type='DotaMetric')
+    runner = build_runner(cfg)
+    with pytest.raises(ValueError, match=r"val_evaluator: DotaMetric evaluates 'polygons', but no task"):
+        runner.train()
+    assert runner.iter == 0
