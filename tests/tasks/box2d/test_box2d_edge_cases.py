@@ -14,7 +14,7 @@ import torch
 from mmengine.structures import InstanceData
 
 import centerx_tasks.box2d  # noqa: F401  (registers the task, dataset and metric)
-import centerx_tasks.box2d.coco_dataset as coco_dataset_module
+import centerx.data.coco_format as coco_format_module
 from centerx.data.transforms import CenterAffine, LoadImage, PackDetInputs
 from centerx.losses import penalty_reduced_focal_loss
 from centerx.models import CenterNet
@@ -172,18 +172,18 @@ def _coco_with_bad_boxes(tmp_path: Path) -> str:
     return str(path)
 
 
-def test_dataset_invalid_box_error_names_the_record(tmp_path: Path) -> None:
+def test_dataset_on_invalid_raise_names_the_record(tmp_path: Path) -> None:
     ann_file = _coco_with_bad_boxes(tmp_path)
     with pytest.raises(ValueError) as info:
-        CocoDetDataset(ann_file=ann_file, invalid_box='error')
+        CocoDetDataset(ann_file=ann_file, on_invalid='raise')
     msg = str(info.value)
     assert 'annotation id 12' in msg and 'image id 1' in msg and 'bad.json' in msg
 
 
-def test_dataset_invalid_box_skip_counts(tmp_path: Path, monkeypatch) -> None:
+def test_dataset_on_invalid_skip_counts(tmp_path: Path, monkeypatch) -> None:
     logs: List[str] = []
-    monkeypatch.setattr(coco_dataset_module, 'print_log', lambda msg, *a, **k: logs.append(msg))
-    ds = CocoDetDataset(ann_file=_coco_with_bad_boxes(tmp_path), invalid_box='skip')
+    monkeypatch.setattr(coco_format_module, 'print_log', lambda msg, *a, **k: logs.append(msg))
+    ds = CocoDetDataset(ann_file=_coco_with_bad_boxes(tmp_path), on_invalid='skip')
     assert ds.num_skipped_boxes == 4
     boxes = [ds.get_data_info(i)['instances']['bboxes'].tolist() for i in range(len(ds))]
     assert boxes == [[[5, 5, 15, 15]], [[30, 30, 38, 39]]]
