@@ -144,7 +144,7 @@ class Task(nn.Module):
         ``annotated_images(gt, name, B)[gt.batch_idx]`` masks the (M,) rows; the (B,) form also
         covers images with no row on the head (for a task's dense maps).
         """
-        return presence_of(gt, batch_size).images(name)
+        return presence_of(gt, batch_size).images(name).to(gt.batch_idx.device)
 
     # ------------------------------------------------------------------ generic tests
     def example_gt(self, num: int, image_shape: Tuple[int, int], generator: torch.Generator) -> Dict[str, Tensor]:

@@ -58,10 +58,10 @@ def test_groups_must_match_and_names_must_not_say_loss():
         UncertaintyLossBalancing([HEATMAP, LossGroup('h', None)])
 
 
-def tiny_model(heads, classes=('a',)) -> CenterNet:
+def tiny_model(heads, classes=('a',), init: float = 0.0) -> CenterNet:
     torch.manual_seed(0)
     return CenterNet(backbone=dict(type='TinyBackbone', channels=(8, 8, 8, 8)), neck=dict(type='DeconvNeck', out_channels=8),
-                     heads=heads, classes=classes, loss_balancing=dict(type='UncertaintyLossBalancing'))
+                     heads=heads, classes=classes, loss_balancing=dict(type='UncertaintyLossBalancing', init=init))
 
 
 def box_sample(labels=(0,)) -> DetSample:
@@ -129,3 +129,26 @@ def test_names_that_collide_even_structurally_are_an_error():
         log_names(grouped, several_heads=True)
     del grouped[LossGroup('a')], grouped[LossGroup('a', 'b.c')]
     assert set(log_names(grouped, several_heads=True)) == {'loss_a.b.c.t', 'loss_a.b.c_t'}
+
+
+def test_ddp_without_find_unused_parameters_trains_every_group(tmp_path):
+    """Every log-variance and every branch is in every step's graph, also for a head that no
+    image of the batch is annotated for (its groups' losses are zero): DDP with
+    ``find_unused_parameters=False`` raises on the second step otherwise."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    model = tiny_model([dict(name='h', classes=['a'], head_conv=8,
+                             tasks=[dict(type='Box2DTask', name='b'), dict(type='Box2DTask', name='b_2')]),
+                        dict(name='r', classes=['c'], tasks=[dict(type='RotatedBoxTask')], head_conv=8)],
+                       classes=('a', 'c'), init=0.5)
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path / "store"}', rank=0, world_size=1)
+    try:
+        ddp = DistributedDataParallel(model, find_unused_parameters=False)
+        for _ in range(2):  # an unused parameter of step 1 raises in step 2
+            losses = ddp(torch.randn(1, 3, 64, 64), [box_sample()], mode='loss')
+            assert float(losses['loss_uncertainty_r__rotated'].detach()) == 0.0  # no polygons: no data
+            assert float(losses['loss_uncertainty_h__b_2'].detach()) != 0.0
+            sum(v for k, v in losses.items() if 'loss' in k).backward()
+    finally:
+        dist.destroy_process_group()
