@@ -159,13 +159,13 @@ class CenterHead(nn.Module):
         """
         centers = self.place_centers(gt, grid)
         heat, ignore = self.render(centers, grid)
-        annotated = self.annotated_classes(gt, grid).to(heat.device)
+        annotated = self.annotated_classes(gt, grid).to(heat.device)  # (B, C)
         if not bool(annotated.all()):
             ignore = ignore | ~annotated[:, :, None, None].expand_as(ignore)
             if len(centers.labels):
                 centers.valid = centers.valid & annotated[centers.batch_idx, centers.labels]
-        losses: GroupLosses = {LossGroup(self.name): {'heatmap': self.loss_heatmap_weight * penalty_reduced_focal_loss(
-            outputs['heatmap'], heat, self.focal_alpha, self.focal_beta, ignore=ignore)}}
+        heatmap = penalty_reduced_focal_loss(outputs['heatmap'], heat, self.focal_alpha, self.focal_beta, ignore=ignore)
+        losses: GroupLosses = {LossGroup(self.name): {'heatmap': self.loss_heatmap_weight * heatmap}}
         for task_name, task in self.tasks.items():
             targets = task.encode(gt, centers, grid)
             losses[LossGroup(self.name, task_name)] = task_terms(
