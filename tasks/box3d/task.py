@@ -225,8 +225,7 @@ class Box3DTask(Task):
         """Per-object camera geometry shared by :meth:`centers` and :meth:`encode`."""
         boxes = self.field_or_nan(gt, 'boxes3d', (7,)).to(torch.float32).reshape(-1, 7)
         usable = torch.isfinite(boxes).all(dim=1) & (boxes[:, 3:6] > 0).all(dim=1)
-        if 'has_boxes3d' in gt:
-            usable &= gt.has_boxes3d
+        usable &= self.annotated_images(gt, 'boxes3d', grid.batch_size)[gt.batch_idx]
         K = self._cam2img_rows(gt, grid, usable)
         usable &= torch.isfinite(K).flatten(1).all(dim=1)
         in_front = usable & (boxes[:, 2] > self.min_depth)
@@ -246,8 +245,7 @@ class Box3DTask(Task):
         if 'bboxes' in gt:
             bb = gt.bboxes.to(torch.float32).reshape(-1, 4) / grid.stride
             has2d = torch.isfinite(bb).all(dim=1) & (bb[:, 2] > bb[:, 0]) & (bb[:, 3] > bb[:, 1])
-            if 'has_bboxes' in gt:
-                has2d &= gt.has_bboxes
+            has2d &= self.annotated_images(gt, 'bboxes', grid.batch_size)[gt.batch_idx]
             rect = torch.where(has2d[:, None], torch.nan_to_num(bb), rect)
         rect = torch.nan_to_num(rect)
         H, W = grid.shape
@@ -295,8 +293,7 @@ class Box3DTask(Task):
         if self.velocity:
             vel = self.field_or_nan(gt, 'velocities', (2,)).to(torch.float32).reshape(-1, 2)
             known = valid & torch.isfinite(vel).all(dim=1)
-            if 'has_velocities' in gt:
-                known &= gt.has_velocities
+            known &= self.annotated_images(gt, 'velocities', grid.batch_size)[gt.batch_idx]
             targets['velocity'] = torch.where(known[:, None], torch.nan_to_num(vel), torch.zeros_like(vel))
             targets['velocity_weight'] = known.to(torch.float32)
         if self.num_attributes:
@@ -305,8 +302,7 @@ class Box3DTask(Task):
             else:
                 attr = torch.full_like(gt.batch_idx, -1)
             known = valid & (attr >= 0) & (attr < self.num_attributes)
-            if 'has_attr_labels' in gt:
-                known &= gt.has_attr_labels
+            known &= self.annotated_images(gt, 'attr_labels', grid.batch_size)[gt.batch_idx]
             attr = torch.where(known, attr, torch.zeros_like(attr))
             targets['attr'] = F.one_hot(attr, self.num_attributes).to(torch.float32) * known[:, None]
             targets['attr_index'] = attr

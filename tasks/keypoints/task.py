@@ -126,8 +126,9 @@ class KeypointTask(Task):
             ``kps`` (M, 2K) and ``kps_weight`` (M, 2K); ``kp_cells`` (M, K, 2) int64 integer
             cells, ``kp_offset`` (M, K, 2) and ``kp_weight`` (M, K) of every keypoint;
             ``kp_radius`` (M, 2) int64 and ``kp_inv_cov`` (M, 3): the person's heatmap kernel;
-            ``image_ignored`` (M,) bool: the row's image lacks the ``keypoints`` field (its
-            keypoint heatmap adds no loss).
+            ``image_ignored`` (M,) bool: the row's image lacks the ``keypoints`` field;
+            ``images_unannotated`` (B,) bool: the images lacking it (their keypoint heatmap adds
+            no loss, whether or not they have a row on this head).
         """
         H, W = grid.shape
         kps = self._keypoints(gt)
@@ -138,13 +139,9 @@ class KeypointTask(Task):
         pts = torch.where(finite[..., None], pts, torch.zeros_like(pts))
         on_grid = (pts[..., 0] >= 0) & (pts[..., 0] < W) & (pts[..., 1] >= 0) & (pts[..., 1] < H)
         labeled = finite & on_grid & (torch.nan_to_num(vis) > 0) & centers.valid.view(-1, 1)
-        # rows of images that lack the field (all rows when no image of the batch has it)
-        if 'keypoints' not in gt:
-            image_ignored = torch.ones(M, dtype=torch.bool, device=kps.device)
-        elif 'has_keypoints' in gt:
-            image_ignored = ~gt.has_keypoints.to(torch.bool)
-        else:
-            image_ignored = torch.zeros(M, dtype=torch.bool, device=kps.device)
+        # images that lack the field (all of them when no image of the batch has it)
+        images_unannotated = ~self.annotated_images(gt, 'keypoints', grid.batch_size).to(kps.device)
+        image_ignored = images_unannotated[gt.batch_idx]
         labeled &= ~image_ignored.view(-1, 1)
         pts = torch.where(labeled[..., None], pts, torch.zeros_like(pts))
         index = centers.cell_index(grid)  # the (clamped) peak cell that the decoder reads
@@ -162,7 +159,7 @@ class KeypointTask(Task):
             'kp_radius': kernel.radius.to(kps.device),
             'kp_inv_cov': kernel.inv_cov.to(kps.device),
             'image_ignored': image_ignored,
-            'images_lacking': self.images_lacking(gt, 'keypoints', grid.batch_size),
+            'images_unannotated': images_unannotated,
         }
 
     def render_heatmap(self, targets: Dict[str, Tensor], centers: Centers, grid: Grid,
@@ -185,10 +182,7 @@ class KeypointTask(Task):
         H, W = grid.shape
         B = grid.batch_size
         ignore = torch.zeros(B, H, W, dtype=torch.bool, device=device)
-        missing = torch.zeros(B, dtype=torch.bool, device=device)
-        missing[centers.batch_idx[targets['image_ignored']].to(device)] = True
-        if 'images_lacking' in targets:  # (B,): also images without any row of this head
-            missing |= targets['images_lacking'].to(device)
+        missing = targets['images_unannotated'].to(device)  # (B,): also images without a row on this head
         ign = centers.ignore.to(device)
         if bool(ign.any()):
             xy, half = centers.xy[ign].to(device), centers.sizes[ign].to(device) / 2

@@ -19,7 +19,8 @@ from centerx.data.transforms import CenterAffine, LoadImage, PackDetInputs
 from centerx.losses import penalty_reduced_focal_loss
 from centerx.models import CenterNet
 from centerx.structures import DetSample, ImageMeta
-from centerx.task import Grid, concat_instances
+from centerx.models.loss_groups import LossGroup
+from centerx.task import Grid, Task, concat_instances
 from centerx_tasks.box2d.coco_dataset import CocoDetDataset
 
 
@@ -290,7 +291,7 @@ def test_crowd_object_gives_no_positive_and_masks_its_neighbourhood() -> None:
     losses = head.loss(model._forward(inputs)['objects'], gt, grid)
     masked = penalty_reduced_focal_loss(logits, heat, ignore=ignore)
     unmasked = penalty_reduced_focal_loss(logits, heat)
-    assert losses['loss_heatmap'].item() == pytest.approx(masked.item(), rel=1e-6)
+    assert losses[LossGroup('objects')]['heatmap'].item() == pytest.approx(masked.item(), rel=1e-6)
     assert masked.item() < unmasked.item()
     assert head.tasks['box2d'].encode(gt, centers, grid)['weight'].tolist() == [1.0, 0.0, 0.0]
 
@@ -305,7 +306,7 @@ def test_crowd_overlapping_object_keeps_its_positive() -> None:
     assert ignore[0, 0].sum() > 0
 
 
-# ------------------------------------------------------------------------------ has_bboxes
+# ------------------------------------------------------------------------------ images without bboxes
 def test_rows_of_samples_without_bboxes_are_invalid() -> None:
     model = build_model(('a', 'b'))
     inputs = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
@@ -313,7 +314,7 @@ def test_rows_of_samples_without_bboxes_are_invalid() -> None:
     no_boxes = DetSample(meta=ImageMeta(img_id=2, img_path='', ori_shape=(64, 64), img_shape=(64, 64)),
                          gt=InstanceData(labels=torch.tensor([1, 0, 1]), ignore=torch.tensor([False, True, False])))
     gt = concat_instances([with_boxes.gt, no_boxes.gt], model.label_map('objects'))
-    assert gt.has_bboxes.tolist() == [True, True, False, False, False]
+    assert Task.annotated_images(gt, 'bboxes', 2).tolist() == [True, False]
     assert torch.isnan(gt.bboxes[2:]).all()
     grid = grid_of(model, inputs)
     _, centers, heat, ignore = perfect(model, [with_boxes, no_boxes], grid)
