@@ -56,7 +56,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         gts = {}
         skipped = 0
         for path in sorted(args.gt.glob("*.txt")):
-            labels = parse_dota_label_file(path, classes, on_error="skip")
+            labels = parse_dota_label_file(path, classes, on_invalid="skip")
             for line_number, reason in labels.skipped:
                 print(f"warning: {path}:{line_number}: skipped ({reason})")
             skipped += len(labels.skipped)

@@ -54,7 +54,7 @@ def split_one(
     if img is None:
         raise RuntimeError(f"cannot read image {image_path}")
     label_path = label_dir / f"{name}.txt"
-    labels = parse_dota_label_file(label_path, classes, on_error="skip") if label_path.exists() else None
+    labels = parse_dota_label_file(label_path, classes, on_invalid="skip") if label_path.exists() else None
     stats = SplitStats()
     for rate in rates:
         patches = split_image(

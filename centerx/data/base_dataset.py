@@ -2,10 +2,19 @@
 
 Items (``data_list`` entries) are dicts with ``'instances'`` holding at least ``labels``
 and, unless :attr:`DetBaseDataset.filter_min_size` is off, ``'height'`` / ``'width'``.
+
+Constructors of the tasks' datasets take their own options by keyword and pass every
+:class:`mmengine.dataset.BaseDataset` option (``metainfo``, ``data_root``, ``filter_cfg``,
+``indices``, ``serialize_data``, ``pipeline``, ``test_mode``, ``lazy_init``,
+``max_refetch`` ...) through ``**kwargs``. Datasets that read annotations which can be
+malformed share one bad-input policy, ``on_invalid``: ``'raise'`` (an error naming the
+file and the record) or ``'skip'`` (dropped, counted and logged); see
+:func:`resolve_on_invalid`.
 """
 from __future__ import annotations
 
 import colorsys
+import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from mmengine.dataset import BaseDataset
@@ -20,6 +29,39 @@ def default_palette(num_classes: int) -> List[Tuple[int, int, int]]:
         r, g, b = colorsys.hsv_to_rgb((k * 0.618033988749895) % 1.0, 0.75, 0.95)
         colors.append((int(r * 255), int(g * 255), int(b * 255)))
     return colors
+
+
+#: values of the bad-input policy ``on_invalid`` of the datasets
+ON_INVALID: Tuple[str, ...] = ('raise', 'skip')
+
+
+def resolve_on_invalid(owner: str, on_invalid: str = 'raise', **deprecated: Optional[str]) -> str:
+    """The bad-input policy of dataset ``owner``: ``on_invalid``, or a deprecated keyword.
+
+    Args:
+        owner: the dataset's class name, for messages.
+        on_invalid: ``'raise'`` or ``'skip'``.
+        deprecated: the dataset's former keywords for the policy, e.g.
+            ``invalid_box='error'`` or ``on_error='raise'`` (None = not given); a given one
+            warns (``DeprecationWarning``; they go in the next release) and maps
+            ``'error'`` to ``'raise'``.
+
+    Raises:
+        ValueError: an unknown value, or a deprecated keyword and ``on_invalid`` that disagree.
+    """
+    given = {k: v for k, v in deprecated.items() if v is not None}
+    for key, value in given.items():
+        warnings.warn(f"{owner}({key}={value!r}) is deprecated; use on_invalid='raise' or 'skip'",
+                      DeprecationWarning, stacklevel=3)
+        value = 'raise' if value == 'error' else value
+        if value not in ON_INVALID:
+            raise ValueError(f"{owner}: {key} must be 'error'/'raise' or 'skip', got {given[key]!r}")
+        if on_invalid != 'raise' and value != on_invalid:
+            raise ValueError(f'{owner}: on_invalid={on_invalid!r} and the deprecated {key}={given[key]!r} disagree')
+        on_invalid = value
+    if on_invalid not in ON_INVALID:
+        raise ValueError(f"{owner}: on_invalid must be 'raise' or 'skip', got {on_invalid!r}")
+    return on_invalid
 
 
 class DetBaseDataset(BaseDataset):

@@ -8,9 +8,12 @@ its own metric.
 
 What makes the mixing work is in the core: a sample whose ground truth lacks the field a
 head's center task requires (``bboxes`` for ``Box2DTask``, ``polygons`` for
-``RotatedBoxTask``) adds no loss to that head (``CenterHead.annotated_images``). Each source
-keeps its own fields, so a DOTA image (``polygons``) never teaches the box heads that its
-cars are background.
+``RotatedBoxTask``) adds no loss to that head, and a sample adds no negative heatmap loss to
+the classes its source does not annotate (``DetSample.annotated_labels``, set here; both read
+from the presence mask of :mod:`centerx.task.presence`). Each source keeps its own fields and
+says which classes it labels, so a DOTA image (``polygons``) never teaches the box heads that
+its cars are background, and a car-only source never teaches a car + person head that its
+people are background.
 """
 from __future__ import annotations
 
@@ -63,11 +66,13 @@ class MultiSourceDataset:
       pipeline, which therefore sees the source's own labels and metainfo, e.g. keypoint
       flip pairs) or, for a source without ``PackDetInputs``, on ``results['instances']``;
     - ``meta.extras`` (of the packed sample's :class:`~centerx.structures.ImageMeta`):
-      ``source`` (the source name), ``source_index`` (index in the source),
+      ``source`` (the source name), ``source_index`` (index in the source) and
       ``dataset_index`` (index here; :class:`~centerx.evaluation.PerSourceMetric` uses it to
-      drop the repeats a distributed sampler pads with) and ``annotated_labels`` (tuple of
-      the labels, in ``classes``, that the source annotates). An unpacked results dict gets
-      the same keys at its top level.
+      drop the repeats a distributed sampler pads with);
+    - ``DetSample.annotated_labels``: the labels, in ``classes``, of the source's
+      ``metainfo['classes']`` (the classes it annotates: the model's heads give its images no
+      negative heatmap loss on the others). An unpacked results dict gets these four keys at
+      its top level.
 
     Only the labels change: every source keeps its own annotation fields (``bboxes``,
     ``polygons``, ``keypoints`` ...), which is what lets the model skip the losses of the
@@ -218,9 +223,12 @@ class MultiSourceDataset:
         return lut[labels]
 
     def _extras(self, name: str, local: int, idx: int) -> dict:
-        lut = self._luts[name]
-        return dict(source=name, source_index=local, dataset_index=idx,
-                    annotated_labels=tuple(int(v) for v in lut))
+        return dict(source=name, source_index=local, dataset_index=idx)
+
+    def annotated_labels(self, name: str) -> Tuple[int, ...]:
+        """The labels, in :attr:`classes`, that source ``name`` annotates (its own classes)."""
+        self.full_init()
+        return tuple(int(v) for v in self._luts[name])
 
     def _annotate(self, item: Any, name: str, local: int, idx: int) -> Any:
         """Map the labels of a pipeline output and record its source."""
@@ -239,13 +247,14 @@ class MultiSourceDataset:
                                      f'{sorted(set(labels.tolist()))} outside its {len(lut)} classes')
                 gt.labels = lut[labels.long()]
             sample.meta.extras = {**sample.meta.extras, **extras}
+            sample.annotated_labels = self.annotated_labels(name)
             return item
         if isinstance(item.get('instances'), Mapping) and 'labels' in item['instances']:
             item['instances'] = dict(item['instances'])
             item['instances']['labels'] = self._map_numpy(name, item['instances']['labels'])
         if isinstance(item.get('meta'), ImageMeta):
             item['meta'].extras = {**item['meta'].extras, **extras}
-        item.update(extras)
+        item.update(extras, annotated_labels=self.annotated_labels(name))
         return item
 
     def __repr__(self) -> str:

@@ -7,15 +7,26 @@ shape error in the middle of training:
 - the dataset's class names (``metainfo['classes']``) must be the model's ``classes``, in
   the same order (the label indices the dataset writes are the model's indices);
 - every field a head's tasks require must be provided by the dataset (by at least one of
-  its sources, for a dataset that mixes several).
+  its sources, for a dataset that mixes several);
+- every metric's prediction field (its ``prediction_field`` class attribute, see
+  :mod:`centerx.evaluation.predictions`) must be provided by a task of some head
+  (``Task.provides``), so that ``CocoBboxMetric`` on a model without a box task stops the
+  run before training instead of reporting AP 0 after it;
+- with flip test-time augmentation (``model.test_cfg.flip=True``) every task of every head
+  must implement ``Task.flip_output_maps``.
+
+Before training, the validation dataset and evaluator are checked too, so a validation that
+cannot work is reported before the first iteration rather than after a whole training.
 """
 from __future__ import annotations
 
-from typing import Iterable, List, Sequence, Set
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Sequence, Set
 
 from mmengine.hooks import Hook
 
+from centerx.evaluation.predictions import prediction_field_of
 from centerx.registry import HOOKS
+from centerx.task import Task
 
 
 def dataset_fields(dataset) -> Set[str]:
@@ -68,33 +79,102 @@ def check_fields(heads: Iterable, provided: Set[str], dataset_name: str, where: 
                          + '; '.join(problems) + '. Use a dataset that annotates them, or remove the task.')
 
 
+def provided_fields(heads: Iterable) -> Dict[str, List[str]]:
+    """``{prediction field: ['head <name> <TaskType> (<task name>)', ...]}`` over the tasks of ``heads``."""
+    out: Dict[str, List[str]] = {}
+    for head in heads:
+        for task in head.tasks.values():
+            for f in task.provides:
+                out.setdefault(f, []).append(f'head {head.name!r} {type(task).__name__} ({task.name!r})')
+    return out
+
+
+def leaf_metrics(evaluator: Any) -> Iterator[Any]:
+    """The metrics of an mmengine ``Evaluator`` (its ``metrics``), a metric or a list of them; a
+    wrapper metric that holds sub-metrics in ``metrics`` (a mapping or a list, e.g.
+    :class:`~centerx.evaluation.PerSourceMetric`) yields those instead of itself."""
+    if evaluator is None:
+        return
+    subs = evaluator if isinstance(evaluator, (list, tuple)) else getattr(evaluator, 'metrics', None)
+    if subs is None:
+        yield evaluator
+        return
+    for metric in (subs.values() if isinstance(subs, Mapping) else subs):
+        yield from leaf_metrics(metric)
+
+
+def check_metric_fields(heads: Sequence, evaluator: Any, where: str) -> None:
+    """Raise when a metric evaluates a prediction field that no head's task provides.
+
+    Metrics without a ``prediction_field`` (or with None, e.g. ``DumpDetResults``) are not
+    checked.
+    """
+    provided = provided_fields(heads)
+    problems = [f'{type(m).__name__} evaluates {prediction_field_of(m)!r}' for m in leaf_metrics(evaluator)
+                if prediction_field_of(m) is not None and prediction_field_of(m) not in provided]
+    if problems:
+        have = '; '.join(f'{f} by {", ".join(by)}' for f, by in sorted(provided.items())) or 'nothing'
+        raise ValueError(f'{where}: ' + '; '.join(problems) + f', but no task of the model provides it (provided: '
+                         f'{have}). Add a task that decodes that field to a head, or use a metric of a field '
+                         'the model predicts.')
+
+
+def check_flip_support(heads: Sequence, test_cfg: Mapping) -> None:
+    """Raise when ``test_cfg['flip']`` asks for flip test-time augmentation and a task does not
+    implement :meth:`~centerx.task.Task.flip_output_maps`."""
+    if not (test_cfg or {}).get('flip', False):
+        return
+    lacking = [f'head {head.name!r} task {type(task).__name__} ({task.name!r})'
+               for head in heads for task in head.tasks.values()
+               if type(task).flip_output_maps is Task.flip_output_maps]
+    if lacking:
+        raise ValueError('model.test_cfg.flip=True (flip test-time augmentation), but ' + ', '.join(lacking)
+                         + ' does not implement flip_output_maps. Implement it (how the task\'s maps mirror) or '
+                         'set model.test_cfg.flip=False.')
+
+
 @HOOKS.register_module()
 class DataModelCheckHook(Hook):
-    """Check model classes and task fields against each dataloader's dataset before a run."""
+    """Check the model against each run's datasets and metrics, and its flip TTA, before any
+    iteration (see the module doc for the checks).
+
+    Before training the validation loop (when there is one) is checked as well.
+    """
 
     priority = 'VERY_HIGH'
 
-    def _check(self, runner, loader_name: str) -> None:
-        loader = getattr(runner, loader_name, None)
-        dataset = getattr(loader, 'dataset', None)
-        if dataset is None:
-            return
+    @staticmethod
+    def _model(runner):
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model
-        if not hasattr(model, 'heads') or not hasattr(model, 'classes'):
+        return model if hasattr(model, 'heads') and hasattr(model, 'classes') else None
+
+    def _check(self, runner, phase: str) -> None:
+        """Check the dataset of ``<phase>_dataloader`` and the metrics of ``<phase>_evaluator``."""
+        model = self._model(runner)
+        if model is None:
             return
-        where = f'{loader_name} ({type(dataset).__name__})'
-        classes = (dataset.metainfo or {}).get('classes')
-        if classes is not None:
-            check_classes(model.classes, classes, where)
-        provided = dataset_fields(dataset)
-        if provided:
-            check_fields(model.heads.values(), provided, type(dataset).__name__, where)
+        heads = list(model.heads.values())
+        check_flip_support(heads, getattr(model, 'test_cfg', None) or {})
+        loader_name = f'{phase}_dataloader'
+        dataset = getattr(getattr(runner, loader_name, None), 'dataset', None)
+        if dataset is not None:
+            where = f'{loader_name} ({type(dataset).__name__})'
+            classes = (dataset.metainfo or {}).get('classes')
+            if classes is not None:
+                check_classes(model.classes, classes, where)
+            provided = dataset_fields(dataset)
+            if provided:
+                check_fields(heads, provided, type(dataset).__name__, where)
+        if phase != 'train':
+            check_metric_fields(heads, getattr(runner, f'{phase}_evaluator', None), f'{phase}_evaluator')
 
     def before_train(self, runner) -> None:
-        self._check(runner, 'train_dataloader')
+        self._check(runner, 'train')
+        if getattr(runner, 'val_loop', None) is not None:
+            self._check(runner, 'val')
 
     def before_val(self, runner) -> None:
-        self._check(runner, 'val_dataloader')
+        self._check(runner, 'val')
 
     def before_test(self, runner) -> None:
-        self._check(runner, 'test_dataloader')
+        self._check(runner, 'test')

@@ -1,7 +1,7 @@
 """One center heatmap over a class set, with the attribute branches of its tasks."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 from mmengine.structures import InstanceData
@@ -9,7 +9,9 @@ from torch import Tensor, nn
 
 from centerx.heatmap import Kernel, KernelShape, render_gaussians
 from centerx.losses import penalty_reduced_focal_loss
-from centerx.task import Centers, Grid, Task
+from centerx.task import Centers, Grid, Task, presence_of
+
+from .loss_groups import GroupLosses, LossGroup, task_terms
 
 
 def conv_branch(in_channels: int, head_conv: int, out_channels: int) -> nn.Sequential:
@@ -131,34 +133,49 @@ class CenterHead(nn.Module):
             out[name] = task.perfect_maps(task.encode(gt, centers, grid), centers, grid)
         return out, centers
 
-    def annotated_images(self, gts: List[InstanceData]) -> Tensor:
-        """(B,) bool: images annotated for this head, i.e. carrying every field its center task
-        requires (an image with zero objects of a field is annotated; one without the field is not)."""
-        required = self.tasks[self.center_task].requires
-        return torch.tensor([all(f in gt for f in required) for gt in gts], dtype=torch.bool)
+    def annotated_classes(self, gt: InstanceData, grid: Grid) -> Tensor:
+        """(B, C) bool: image b is annotated for class channel c of this head.
 
-    def loss(self, outputs: Dict, gt: InstanceData, grid: Grid,
-             annotated: Optional[Tensor] = None) -> Dict[str, Tensor]:
-        """All losses of this head: heatmap focal loss and every task's losses.
+        From the ground truth's presence mask (:mod:`centerx.task.presence`): the image carries
+        every field its center task requires (an image with zero objects of a field is
+        annotated; one without the field is not) and its source annotates the class
+        (``DetSample.annotated_labels``).
+        """
+        presence = presence_of(gt, grid.batch_size)
+        images = torch.ones(grid.batch_size, dtype=torch.bool, device=gt.batch_idx.device)
+        for name in self.tasks[self.center_task].requires:
+            images = images & presence.images(name).to(images.device)
+        return images[:, None] & presence.class_mask(len(self.classes)).to(images.device)
+
+    def loss(self, outputs: Dict, gt: InstanceData, grid: Grid) -> GroupLosses:
+        """All losses of this head, by group: the heatmap focal loss and every task's losses.
+
+        Cells of an image not annotated for a class (:meth:`annotated_classes`) add no heatmap
+        loss on that class's channel: they are unlabeled, not negatives. Objects there (if
+        any) get no regression loss either.
 
         Args:
             outputs: the head's forward outputs.
-            gt: the batch's ground truth for this head, concatenated (M rows).
+            gt: the batch's ground truth for this head, concatenated (M rows) by
+                :func:`~centerx.task.concat_instances` (its presence mask says what each image
+                is annotated for).
             grid: the output grid.
-            annotated: optional (B,) bool; images that are not annotated for this head (a
-                dataset made for another task) add no heatmap loss: they are unlabeled, not
-                negatives. Their objects (if any) get no regression loss either.
+
+        Returns:
+            ``{LossGroup(head): {'heatmap': loss}, LossGroup(head, task): {term: loss}, ...}``:
+            one group per task, the terms without their ``loss_`` prefix.
         """
         centers = self.place_centers(gt, grid)
         heat, ignore = self.render(centers, grid)
-        if annotated is not None and not bool(annotated.all()):
-            skip = ~annotated.to(heat.device)
-            ignore = ignore | skip[:, None, None, None].expand_as(ignore)
-            centers.valid = centers.valid & ~skip[centers.batch_idx]
-        losses = {'loss_heatmap': self.loss_heatmap_weight * penalty_reduced_focal_loss(
-            outputs['heatmap'], heat, self.focal_alpha, self.focal_beta, ignore=ignore)}
+        annotated = self.annotated_classes(gt, grid).to(heat.device)  # (B, C)
+        if not bool(annotated.all()):
+            ignore = ignore | ~annotated[:, :, None, None].expand_as(ignore)
+            if len(centers.labels):
+                centers.valid = centers.valid & annotated[centers.batch_idx, centers.labels]
+        heatmap = penalty_reduced_focal_loss(outputs['heatmap'], heat, self.focal_alpha, self.focal_beta, ignore=ignore)
+        losses: GroupLosses = {LossGroup(self.name): {'heatmap': self.loss_heatmap_weight * heatmap}}
         for task_name, task in self.tasks.items():
             targets = task.encode(gt, centers, grid)
-            for key, value in task.loss(outputs[task_name], targets, centers, grid).items():
-                losses[key.replace('loss_', f'loss_{task_name}_', 1)] = value
+            losses[LossGroup(self.name, task_name)] = task_terms(
+                type(task).__name__, task_name, task.loss(outputs[task_name], targets, centers, grid))
         return losses

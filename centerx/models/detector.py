@@ -16,6 +16,7 @@ from centerx.structures import DetSample
 from centerx.task import DecodeContext, Grid, concat_instances
 
 from .center_head import CenterHead
+from .loss_groups import GroupLosses, LossGroup, log_names
 
 
 def build_task(cfg: Union[dict, nn.Module]) -> nn.Module:
@@ -48,7 +49,7 @@ class CenterNet(BaseModel):
             test-time augmentation, every task must implement ``flip_output_maps``).
         loss_balancing: optional ``dict(type='UncertaintyLossBalancing', init=0.0)``: learned
             weights per head heatmap and per task (Kendall et al. 2018) on top of the configured
-            per-term weights.
+            per-term weights; it receives ``groups`` (:meth:`loss_groups`).
     """
 
     def __init__(self, backbone: dict, neck: dict, heads: Sequence[dict], classes: Sequence[str],
@@ -90,10 +91,13 @@ class CenterNet(BaseModel):
 
         self.loss_balancing = None
         if loss_balancing is not None:
-            groups = [f'{name}.{g}' for name, head in self.heads.items() for g in ('heatmap', *head.tasks)]
-            self.loss_balancing = MODELS.build(dict(loss_balancing, groups=groups))
+            self.loss_balancing = MODELS.build(dict(loss_balancing, groups=self.loss_groups()))
 
     # ------------------------------------------------------------------ plumbing
+    def loss_groups(self) -> List[LossGroup]:
+        """One group per head heatmap and per task of a head, in head order."""
+        return [LossGroup(name, task) for name, head in self.heads.items() for task in (None, *head.tasks)]
+
     def label_map(self, head: str) -> Tensor:
         """(num_classes,) int64: dataset label -> head channel (-1 when the head skips it)."""
         return getattr(self, f'_label_map_{head}')
@@ -128,26 +132,29 @@ class CenterNet(BaseModel):
         return {name: head(feat) for name, head in self.heads.items()}
 
     # ------------------------------------------------------------------ training
-    def loss(self, inputs: Tensor, data_samples: List[DetSample]) -> Dict[str, Tensor]:
-        """Losses of every head; keys ``loss_*`` (prefixed by the head name when there are several)."""
+    def grouped_losses(self, inputs: Tensor, data_samples: List[DetSample]) -> GroupLosses:
+        """Losses of every head by group (:class:`~centerx.models.loss_groups.LossGroup`), before
+        any balancing."""
         feat = self.extract_feat(inputs)
         grid = self._grid(inputs, feat, data_samples)
         gts = [s.gt for s in data_samples]
-        losses: Dict[str, Tensor] = {}
-        grouped: Dict[str, Dict[str, Tensor]] = {}
+        annotated_labels = [getattr(s, 'annotated_labels', None) for s in data_samples]
+        grouped: GroupLosses = {}
         for name, head in self.heads.items():
-            gt = concat_instances(gts, self.label_map(name))
-            head_losses = head.loss(head(feat), gt, grid, annotated=head.annotated_images(gts))
-            prefix = f'loss_{name}_' if len(self.heads) > 1 else 'loss_'
-            for key, value in head_losses.items():
-                task = next((t for t in head.tasks if key.startswith(f'loss_{t}_')), 'heatmap')
-                grouped.setdefault(f'{name}.{task}', {})[key.replace('loss_', prefix, 1)] = value
-        for terms in grouped.values():
-            losses.update(terms)
-        if self.loss_balancing is not None:
-            losses, logs = self.loss_balancing(grouped)
-            losses.update(logs)
-        return losses
+            gt = concat_instances(gts, self.label_map(name), annotated_labels)
+            grouped.update(head.loss(head(feat), gt, grid))
+        return grouped
+
+    def loss(self, inputs: Tensor, data_samples: List[DetSample]) -> Dict[str, Tensor]:
+        """Losses of every head, balanced when ``loss_balancing`` is set, under their log names
+        (:func:`~centerx.models.loss_groups.log_names`: ``loss_<head>_<task>_<term>``, without the
+        head when there is one)."""
+        grouped = self.grouped_losses(inputs, data_samples)
+        several = len(self.heads) > 1
+        if self.loss_balancing is None:
+            return log_names(grouped, several)
+        balanced = self.loss_balancing(grouped)
+        return log_names(balanced.groups, several, balanced.regularizers, balanced.weights)
 
     # ------------------------------------------------------------------ inference
     def decode_outputs(self, outputs: Dict[str, Dict], ctx: DecodeContext) -> Dict[str, Dict[str, Tensor]]:

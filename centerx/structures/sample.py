@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict
+from typing import Dict, Optional, Tuple
 
 import torch
 from mmengine.structures import InstanceData
@@ -23,11 +23,16 @@ class DetSample:
         preds: predictions per head name, in *original-image* coordinates: each an
             InstanceData with ``scores`` (D,), ``labels`` (D,) dataset class index and
             the fields the head's tasks decode (``bboxes`` ...).
+        annotated_labels: the dataset labels this image's source annotates, or None (every
+            class: the default of a single dataset). A head gives an image no negative
+            heatmap loss on a class it does not annotate (set by
+            :class:`~centerx.data.MultiSourceDataset` from each source's classes).
     """
 
     meta: ImageMeta
     gt: InstanceData = field(default_factory=InstanceData)
     preds: Dict[str, InstanceData] = field(default_factory=dict)
+    annotated_labels: Optional[Tuple[int, ...]] = None
 
     def predictions_with(self, field_name: str) -> InstanceData:
         """All predictions of the heads that decode ``field_name``, concatenated.
@@ -49,4 +54,5 @@ class DetSample:
 
     def to(self, device: torch.device | str) -> 'DetSample':
         """Move the ground truth to ``device`` (predictions stay where they are)."""
-        return DetSample(meta=self.meta, gt=self.gt.to(device), preds=self.preds)
+        return DetSample(meta=self.meta, gt=self.gt.to(device), preds=self.preds,
+                         annotated_labels=self.annotated_labels)

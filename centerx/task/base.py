@@ -47,6 +47,7 @@ from torch import Tensor, nn
 from centerx.decode import Peaks
 from centerx.structures import ImageMeta
 
+from .presence import presence_of
 from .targets import Centers, DecodeContext, Grid
 
 
@@ -205,20 +206,21 @@ class Task(nn.Module):
     @staticmethod
     def field_or_nan(gt: InstanceData, name: str, trailing: Tuple[int, ...]) -> Tensor:
         """``gt.<name>``, or NaN rows of shape (M, *trailing) when no image of the batch has it
-        (NaN rows are invalid for every task, so such objects get no targets)."""
+        (NaN rows are invalid for every task, so such objects get no targets). Rows of images
+        that lack the field hold fillers: mask them with :meth:`annotated_images`."""
         if name in gt:
             return gt.get(name)
         return torch.full((len(gt.batch_idx), *trailing), float('nan'), device=gt.batch_idx.device)
 
     @staticmethod
-    def images_lacking(gt: InstanceData, name: str, batch_size: int) -> Tensor:
-        """(B,) bool: images whose ground truth lacks the field ``name`` (from
-        ``gt.metainfo['image_fields']``, set by ``concat_instances``; all False without it)."""
-        fields = gt.metainfo.get('image_fields') if hasattr(gt, 'metainfo') else None
-        device = gt.batch_idx.device
-        if fields is None or len(fields) != batch_size:
-            return torch.zeros(batch_size, dtype=torch.bool, device=device)
-        return torch.tensor([name not in f for f in fields], dtype=torch.bool, device=device)
+    def annotated_images(gt: InstanceData, name: str, batch_size: int) -> Tensor:
+        """(B,) bool: images annotated for the field ``name`` (they carry it, maybe with zero
+        rows), from the ground truth's presence mask (:mod:`centerx.task.presence`).
+
+        ``annotated_images(gt, name, B)[gt.batch_idx]`` masks the (M,) rows; the (B,) form also
+        covers images with no row on the head (for a task's dense maps).
+        """
+        return presence_of(gt, batch_size).images(name).to(gt.batch_idx.device)
 
     # ------------------------------------------------------------------ generic tests
     def example_gt(self, num: int, image_shape: Tuple[int, int], generator: torch.Generator) -> Dict[str, Tensor]:

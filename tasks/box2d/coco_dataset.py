@@ -1,226 +1,27 @@
 """COCO-format box detection dataset (annotations only; images are read by a transform).
 
-Each item of :meth:`CocoDetDataset.load_data_list` is::
-
-    {'img_path': str, 'img_id': int, 'height': int, 'width': int,
-     'instances': {'bboxes': float32 (N, 4) xyxy in original-image pixels,
-                   'labels': int64 (N,) index into metainfo['classes'],
-                   'ignore': bool (N,) (COCO iscrowd=1 -> True)}}
-
-``metainfo`` holds ``classes`` (tuple of names), ``cat_ids`` (COCO category id of
-each class index), ``palette`` (one RGB tuple per class) and ``ann_file`` (absolute
-path of the json, used by :class:`~centerx_tasks.box2d.coco_metric.CocoBboxMetric`).
+The reading is the core's :class:`~centerx.data.coco_format.CocoFormatDataset` (items:
+``bboxes`` (N, 4) xyxy, ``labels`` (N,), ``ignore`` (N,) per image; ``metainfo`` with
+``classes``, ``cat_ids``, ``palette`` and ``ann_file``, read by
+:class:`~centerx_tasks.box2d.coco_metric.CocoBboxMetric`); this module registers it and
+gives it the synthetic shapes generator.
 """
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-import logging
-import math
-import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
-
-import numpy as np
-from mmengine.fileio import join_path
-from mmengine.logging import print_log
-from pycocotools.coco import COCO
-
-from centerx.data import DetBaseDataset
+from centerx.data.coco_format import CocoFormatDataset
 from centerx.registry import DATASETS
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 @DATASETS.register_module()
-class CocoDetDataset(DetBaseDataset):
+class CocoDetDataset(CocoFormatDataset):
     """Box detection dataset read from a COCO instances json.
 
-    Args:
-        ann_file: COCO json, relative to ``data_root`` unless absolute.
-        metainfo: optional ``dict(classes=(...))`` selecting a subset of the json's
-            categories by name, in that order (annotations of other categories are
-            dropped); optionally ``palette``. Without ``classes`` every category of
-            the json is used, sorted by category id.
-        data_root: root joined to ``ann_file`` and to ``data_prefix`` values.
-        data_prefix: ``dict(img=folder)``; ``img_path = join(folder, file_name)``.
-        filter_cfg: ``dict(filter_empty_gt=bool, min_size=int)`` (mmdet semantics,
-            ignored in ``test_mode``): drop images without any instance (crowd
-            instances count) and images whose shorter side is below ``min_size``.
-        invalid_box: what to do with degenerate boxes (w <= 0, h <= 0 or NaN):
-            ``'error'`` raises, ``'skip'`` drops them, logs a count and keeps it in
-            ``self.num_skipped_boxes``.
-        generate_if_missing: when ``ann_file`` does not exist, call
-            :func:`centerx_tasks.box2d.synthetic.ensure_synthetic_coco` with these keyword
-            arguments first (``root`` defaults to ``data_root``).
-        Other arguments: see :class:`mmengine.dataset.BaseDataset`.
-
-    Samples given to the pipeline also carry ``'metainfo'`` (a copy of the dataset's
-    metainfo, see :class:`~centerx.data.DetBaseDataset`). Boxes crossing the image
-    border are kept unchanged (clipping is the transforms' job). Raises ``ValueError``
-    (naming the file and the record) on malformed input.
+    Arguments: those of :class:`~centerx.data.coco_format.CocoFormatDataset` (``ann_file``,
+    ``data_prefix=dict(img=...)``, ``on_invalid='raise'/'skip'``, ``generate_if_missing``
+    and the :class:`mmengine.dataset.BaseDataset` options). ``generate_if_missing`` holds the
+    keyword arguments of :func:`centerx_tasks.box2d.synthetic.ensure_synthetic_coco`.
     """
 
-    def __init__(self,
-                 ann_file: str = '',
-                 metainfo: Optional[Mapping] = None,
-                 data_root: str = '',
-                 data_prefix: Optional[Dict[str, str]] = None,
-                 filter_cfg: Optional[Dict[str, Any]] = None,
-                 indices: Optional[Union[int, Sequence[int]]] = None,
-                 serialize_data: bool = True,
-                 pipeline: Sequence[Union[dict, Callable]] = (),
-                 test_mode: bool = False,
-                 lazy_init: bool = False,
-                 max_refetch: int = 1000,
-                 invalid_box: str = 'error',
-                 generate_if_missing: Optional[Dict[str, Any]] = None) -> None:
-        if invalid_box not in ('error', 'skip'):
-            raise ValueError(f"invalid_box must be 'error' or 'skip', got {invalid_box!r}")
-        self.invalid_box = invalid_box
-        self.generate_if_missing = None if generate_if_missing is None else dict(generate_if_missing)
-        self.num_skipped_boxes = 0
-        super().__init__(ann_file=ann_file, metainfo=metainfo, data_root=data_root,
-                         data_prefix=self._img_data_prefix(data_prefix),
-                         filter_cfg=filter_cfg, indices=indices, serialize_data=serialize_data,
-                         pipeline=list(pipeline), test_mode=test_mode, lazy_init=lazy_init,
-                         max_refetch=max_refetch)
-
-    # ------------------------------------------------------------------ loading
-    def _read_json(self) -> dict:
-        """Generate the file if asked and missing, then load and check the top level."""
-        ann_file = self.ann_file
-        if not os.path.isfile(ann_file) and self.generate_if_missing is not None:
-            from .synthetic import ensure_synthetic_coco
-            self._generate(ensure_synthetic_coco)
-        if not os.path.isfile(ann_file):
-            raise FileNotFoundError(f'COCO annotation file {ann_file} does not exist')
-        try:
-            with open(ann_file, 'rb') as f:
-                data = json.load(f)
-        except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
-            raise ValueError(f'{ann_file}: not a valid json file: {e}') from e
-        except OSError as e:
-            raise ValueError(f'{ann_file}: cannot read: {e}') from e
-        if not isinstance(data, dict):
-            raise ValueError(f'{ann_file}: expected a COCO json object, got {type(data).__name__}')
-        data.setdefault('annotations', [])
-        for key in ('images', 'annotations', 'categories'):
-            if not isinstance(data.get(key), list):
-                raise ValueError(f'{ann_file}: missing or non-list {key!r}')
-        return data
-
-    def _check_records(self, data: dict) -> None:
-        """Raise ValueError naming the file and the record on malformed entries."""
-        f = self.ann_file
-        cat_ids, img_ids, ann_ids = set(), set(), set()
-        for cat in data['categories']:
-            if not isinstance(cat, dict) or not isinstance(cat.get('id'), int) or 'name' not in cat:
-                raise ValueError(f'{f}: category {cat!r} needs an int "id" and a "name"')
-            if cat['id'] in cat_ids:
-                raise ValueError(f'{f}: duplicate category id {cat["id"]}')
-            cat_ids.add(cat['id'])
-        if not cat_ids:
-            raise ValueError(f'{f}: no categories')
-        for img in data['images']:
-            if not isinstance(img, dict) or 'id' not in img:
-                raise ValueError(f'{f}: image record without "id": {img!r}')
-            missing = [k for k in ('file_name', 'height', 'width') if k not in img]
-            if missing:
-                raise ValueError(f'{f}: image id {img["id"]} lacks {missing}')
-            if img['id'] in img_ids:
-                raise ValueError(f'{f}: duplicate image id {img["id"]}')
-            img_ids.add(img['id'])
-        for ann in data['annotations']:
-            if not isinstance(ann, dict) or 'id' not in ann:
-                raise ValueError(f'{f}: annotation record without "id": {ann!r}')
-            aid, iid = ann['id'], ann.get('image_id')
-            missing = [k for k in ('image_id', 'category_id', 'bbox') if k not in ann]
-            if missing:
-                raise ValueError(f'{f}: annotation id {aid} (image id {iid}) lacks {missing}')
-            if aid in ann_ids:
-                raise ValueError(f'{f}: duplicate annotation id {aid} (image id {iid})')
-            ann_ids.add(aid)
-            if iid not in img_ids:
-                raise ValueError(f'{f}: annotation id {aid} refers to image id {iid}, '
-                                 'which is not among the images')
-            if ann['category_id'] not in cat_ids:
-                raise ValueError(f'{f}: annotation id {aid} (image id {iid}) has category_id '
-                                 f'{ann["category_id"]}, which is not among the categories '
-                                 f'{sorted(cat_ids)}')
-            box = ann['bbox']
-            if (not isinstance(box, (list, tuple)) or len(box) != 4
-                    or not all(_is_number(v) and (math.isfinite(v) or math.isnan(v)) for v in box)):
-                raise ValueError(f'{f}: annotation id {aid} (image id {iid}): bbox must be 4 '
-                                 f'finite numbers [x, y, w, h], got {box!r}')
-
-    def _select_classes(self, data: dict) -> Tuple[Tuple[str, ...], Tuple[int, ...]]:
-        """Classes and their category ids: all (sorted by id) or the requested subset."""
-        cats = sorted(data['categories'], key=lambda c: c['id'])
-        requested = self._metainfo.get('classes')
-        if requested is None:
-            return tuple(str(c['name']) for c in cats), tuple(c['id'] for c in cats)
-        requested = tuple(requested)
-        by_name: Dict[str, int] = {}
-        for c in cats:
-            if c['name'] in by_name and c['name'] in requested:
-                raise ValueError(f'{self.ann_file}: category name {c["name"]!r} is used by ids '
-                                 f'{by_name[c["name"]]} and {c["id"]}; cannot select it by name')
-            by_name.setdefault(c['name'], c['id'])
-        unknown = [n for n in requested if n not in by_name]
-        if unknown or not requested or len(set(requested)) != len(requested):
-            raise ValueError(f'{self.ann_file}: metainfo classes {requested} must be distinct '
-                             f'category names of the file; unknown: {unknown}, '
-                             f'available: {sorted(by_name)}')
-        return requested, tuple(by_name[n] for n in requested)
-
-    def _update_metainfo(self, classes: Tuple[str, ...], cat_ids: Tuple[int, ...]) -> None:
-        self._metainfo.update(classes=classes, cat_ids=cat_ids, palette=self._palette(classes),
-                              ann_file=os.path.abspath(self.ann_file))
-
-    def load_data_list(self) -> List[dict]:
-        """Parse the json into one dict per image (see the module docstring)."""
-        data = self._read_json()
-        self._check_records(data)
-        classes, cat_ids = self._select_classes(data)
-        self._update_metainfo(classes, cat_ids)
-        label_of = {cid: k for k, cid in enumerate(cat_ids)}
-        coco = COCO()
-        coco.dataset = data
-        with contextlib.redirect_stdout(io.StringIO()):
-            coco.createIndex()
-        img_prefix = self.data_prefix.get('img', '')
-        skipped: List[Any] = []
-        data_list = []
-        for img in data['images']:
-            boxes, labels, ignore = [], [], []
-            for ann in coco.imgToAnns.get(img['id'], []):
-                label = label_of.get(ann['category_id'])
-                if label is None:
-                    continue
-                x, y, w, h = (float(v) for v in ann['bbox'])
-                if not (w > 0 and h > 0 and math.isfinite(x) and math.isfinite(y)):
-                    if self.invalid_box == 'error':
-                        raise ValueError(f'{self.ann_file}: annotation id {ann["id"]} (image id '
-                                         f'{img["id"]}) has a degenerate bbox {ann["bbox"]!r} '
-                                         "(w <= 0, h <= 0 or NaN); use invalid_box='skip' to drop it")
-                    skipped.append(ann['id'])
-                    continue
-                boxes.append((x, y, x + w, y + h))
-                labels.append(label)
-                ignore.append(bool(ann.get('iscrowd', 0)))
-            data_list.append(dict(
-                img_path=join_path(img_prefix, img['file_name']) if img_prefix else img['file_name'],
-                img_id=img['id'], height=int(img['height']), width=int(img['width']),
-                instances=dict(bboxes=np.asarray(boxes, np.float32).reshape(-1, 4),
-                               labels=np.asarray(labels, np.int64).reshape(-1),
-                               ignore=np.asarray(ignore, bool).reshape(-1))))
-        self.num_skipped_boxes = len(skipped)
-        if skipped:
-            print_log(f'{self.ann_file}: skipped {len(skipped)} annotations with degenerate boxes '
-                      f'(w <= 0, h <= 0 or NaN), annotation ids {skipped[:10]}'
-                      f'{" ..." if len(skipped) > 10 else ""}', logger='current',
-                      level=logging.WARNING)
-        return data_list
+    def _generate_missing(self) -> None:
+        from .synthetic import ensure_synthetic_coco
+        self._generate(ensure_synthetic_coco)

@@ -1,40 +1,24 @@
 """COCO box AP (pycocotools COCOeval) as an mmengine metric."""
 from __future__ import annotations
 
-import contextlib
-import copy
-import io
-import json
-import logging
-import os
-import shutil
-import tempfile
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
-from mmengine.evaluator import BaseMetric
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
+from centerx.evaluation import gather_predictions
+from centerx.evaluation.coco_eval import BOX_METRIC_NAMES, CocoEvalMetric
 from centerx.registry import METRICS
-from centerx.utils import log, to_numpy
 
-METRIC_NAMES: Tuple[str, ...] = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_s',
-                                 'bbox_mAP_m', 'bbox_mAP_l')
+#: Keys of :meth:`CocoBboxMetric.compute_metrics`
+METRIC_NAMES: Tuple[str, ...] = BOX_METRIC_NAMES
 
 
 @METRICS.register_module()
-class CocoBboxMetric(BaseMetric):
+class CocoBboxMetric(CocoEvalMetric):
     """COCO bbox mAP of the ``bboxes`` predictions of :class:`~centerx.structures.DetSample`.
 
-    Args:
-        ann_file: COCO ground-truth json; None -> ``dataset_meta['ann_file']`` (set by
-            :class:`~centerx_tasks.box2d.coco_dataset.CocoDetDataset`).
-        outfile_prefix: when set, the detections are written to
-            ``<outfile_prefix>.bbox.json`` (COCO results format) and kept; otherwise
-            they go to a temporary folder that is removed after evaluation.
-        classwise: also log a per-class AP table and return ``bbox_<class>_AP``.
-        collect_device, prefix, collect_dir: see :class:`mmengine.evaluator.BaseMetric`.
+    Args: those of :class:`~centerx.evaluation.coco_eval.CocoEvalMetric` (``ann_file``,
+    ``outfile_prefix``, ``classwise``, ``collect_device``, ``prefix``, ``collect_dir``).
 
     Returns of :meth:`compute_metrics`: ``bbox_mAP``, ``bbox_mAP_50``, ``bbox_mAP_75``,
     ``bbox_mAP_s``, ``bbox_mAP_m``, ``bbox_mAP_l`` = COCOeval ``stats[0:6]`` rounded to
@@ -43,188 +27,22 @@ class CocoBboxMetric(BaseMetric):
     ``cat_ids``.
     """
 
-    default_prefix: Optional[str] = 'coco'
-    #: the results are written to ``<outfile_prefix>.<results_suffix>.json``
-    results_suffix: str = 'bbox'
-
-    def __init__(self,
-                 ann_file: Optional[str] = None,
-                 outfile_prefix: Optional[str] = None,
-                 classwise: bool = False,
-                 collect_device: str = 'cpu',
-                 prefix: Optional[str] = None,
-                 collect_dir: Optional[str] = None) -> None:
-        super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
-        self.ann_file = ann_file
-        self.outfile_prefix = outfile_prefix
-        self.classwise = classwise
-        self._gt_cache: Optional[Tuple[Tuple[str, float], COCO]] = None
-
-    # ------------------------------------------------------------------ process
-    def _cat_ids(self) -> Optional[Tuple[int, ...]]:
-        meta = self.dataset_meta or {}
-        return tuple(int(c) for c in meta['cat_ids']) if 'cat_ids' in meta else None
+    #: the prediction field evaluated (checked against the model's tasks before a run)
+    prediction_field: Optional[str] = 'bboxes'
 
     def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
         """Store, per DetSample, ``dict(img_id, bboxes (D, 4) xywh float64, scores (D,)
         float64, category_ids (D,) int64)`` in ``self.results``.
 
         Raises:
-            ValueError: a predicted label is not a valid index into ``cat_ids``.
+            MissingPredictionsError: no head of an image predicts ``bboxes``.
+            ValueError: a predicted label is not a valid index into ``cat_ids``, or bad
+                shapes (:func:`~centerx.evaluation.gather_predictions`).
         """
-        cat_ids = self._cat_ids()
-        if cat_ids is None:
-            raise ValueError('CocoBboxMetric needs dataset_meta["cat_ids"] (the COCO category '
-                             'id of each class index); set metric.dataset_meta = dataset.metainfo')
-        lut = np.asarray(cat_ids, np.int64)
+        lut = self._category_lut()
         for sample in data_samples:
-            img_id = sample.meta.img_id
-            img_id = img_id.item() if hasattr(img_id, 'item') else img_id  # numpy / tensor scalar
-            preds = sample.predictions_with('bboxes')
-            boxes = to_numpy(preds.bboxes).astype(np.float64).reshape(-1, 4) if 'bboxes' in preds \
-                else np.zeros((0, 4))
-            scores = to_numpy(preds.scores).astype(np.float64).reshape(-1)
-            labels = to_numpy(preds.labels).astype(np.int64).reshape(-1)
-            if not len(boxes) == len(scores) == len(labels):
-                raise ValueError(f'image id {img_id}: {len(boxes)} boxes, {len(scores)} scores '
-                                 f'and {len(labels)} labels')
-            bad = (labels < 0) | (labels >= len(lut))
-            if bad.any():
-                raise ValueError(f'image id {img_id}: predicted label(s) {sorted(set(labels[bad]))} '
-                                 f'are not class indices of the {len(lut)} classes')
-            finite = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
-            if not finite.all():
-                log(f'CocoBboxMetric: image id {img_id}: dropped {int((~finite).sum())} '
-                    'detections with non-finite boxes or scores', logging.WARNING)
-                boxes, scores, labels = boxes[finite], scores[finite], labels[finite]
+            dets = gather_predictions(sample, 'bboxes', (4,), len(lut), type(self).__name__)
+            boxes = dets['bboxes']
             xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-            self.results.append(dict(img_id=img_id, bboxes=xywh, scores=scores,
-                                     category_ids=lut[labels]))
-
-    # ---------------------------------------------------------------- evaluation
-    def _gt_file(self) -> str:
-        ann_file = self.ann_file or (self.dataset_meta or {}).get('ann_file')
-        if not ann_file:
-            raise ValueError('CocoBboxMetric needs ann_file or dataset_meta["ann_file"]')
-        return ann_file
-
-    def _load_gt(self) -> COCO:
-        ann_file = self._gt_file()
-        key = (os.path.abspath(ann_file), os.path.getmtime(ann_file))
-        if self._gt_cache is None or self._gt_cache[0] != key:
-            with contextlib.redirect_stdout(io.StringIO()):
-                gt = COCO(ann_file)
-            gt.dataset.setdefault('info', {})  # older pycocotools copy these in loadRes
-            gt.dataset.setdefault('licenses', [])
-            for ann in gt.dataset.get('annotations', []):  # COCOeval needs both
-                ann.setdefault('iscrowd', 0)
-                ann.setdefault('area', float(ann['bbox'][2]) * float(ann['bbox'][3]))
-            self._gt_cache = (key, gt)
-        return self._gt_cache[1]
-
-    @staticmethod
-    def _to_json(results: List[dict]) -> List[dict]:
-        """Per-image results -> COCO results list (one dict per detection)."""
-        dets = []
-        for res in results:
-            img_id = res['img_id']
-            for box, score, cat in zip(res['bboxes'].tolist(), res['scores'].tolist(),
-                                       res['category_ids'].tolist()):
-                dets.append(dict(image_id=img_id, bbox=box, score=score, category_id=cat))
-        return dets
-
-    def compute_metrics(self, results: list) -> Dict[str, float]:
-        """COCOeval over the collected results; logs the summary. See the class doc."""
-        if not results:
-            log(f'{type(self).__name__}: no results to evaluate; all metrics are -1', logging.WARNING)
-            return {name: -1.0 for name in self._metric_names()}
-        gt = self._load_gt()
-        unique: Dict[Any, dict] = {}
-        for res in results:  # samplers may repeat images to even out ranks
-            unique.setdefault(res['img_id'], res)
-        img_ids = sorted(unique)
-        unknown = [i for i in img_ids if i not in gt.imgs]
-        if unknown:
-            raise ValueError(f'image ids {unknown[:10]} are not in the ground truth {self._gt_file()}')
-        cat_ids = list(self._cat_ids() or gt.getCatIds())
-        dets = self._to_json(list(unique.values()))
-        tmp_dir = None
-        if self.outfile_prefix is None:
-            tmp_dir = tempfile.mkdtemp(prefix=f'coco_{self.results_suffix}_')
-            out_prefix = os.path.join(tmp_dir, 'results')
-        else:
-            out_prefix = self.outfile_prefix
-            os.makedirs(os.path.dirname(os.path.abspath(out_prefix)), exist_ok=True)
-        try:
-            out_file = f'{out_prefix}.{self.results_suffix}.json'
-            with open(out_file, 'w') as f:
-                json.dump(dets, f)
-            if self.outfile_prefix is not None:
-                log(f'{type(self).__name__}: wrote {len(dets)} detections to {out_file}')
-            return self._evaluate_results(gt, dets, img_ids, cat_ids)
-        finally:
-            if tmp_dir is not None:
-                shutil.rmtree(tmp_dir, ignore_errors=True)
-
-    def _metric_names(self) -> Tuple[str, ...]:
-        """Keys returned by :meth:`compute_metrics`."""
-        return METRIC_NAMES
-
-    def _evaluate_results(self, gt: COCO, dets: List[dict], img_ids: List[Any],
-                          cat_ids: List[int]) -> Dict[str, float]:
-        """Every evaluation of one results set (subclasses add theirs)."""
-        return self._evaluate(gt, dets, img_ids, cat_ids)
-
-    def _evaluate(self, gt: COCO, dets: List[dict], img_ids: List[Any], cat_ids: List[int],
-                  iou_type: str = 'bbox', names: Sequence[str] = METRIC_NAMES,
-                  sigmas: Optional[Sequence[float]] = None) -> Dict[str, float]:
-        """One COCOeval run; ``names`` label ``stats[:len(names)]``; ``sigmas`` are the
-        OKS sigmas of ``iou_type='keypoints'``. ``dets`` are not modified."""
-        quiet = io.StringIO()
-        with contextlib.redirect_stdout(quiet):
-            if dets:
-                dt = gt.loadRes(copy.deepcopy(dets))  # loadRes edits the dicts in place
-            else:
-                dt = COCO()
-                dt.dataset = dict(images=list(gt.dataset['images']),
-                                  categories=list(gt.dataset['categories']), annotations=[])
-                dt.createIndex()
-            coco_eval = COCOeval(gt, dt, iouType=iou_type)
-            coco_eval.params.imgIds = img_ids
-            coco_eval.params.catIds = cat_ids
-            if sigmas is not None:
-                coco_eval.params.kpt_oks_sigmas = np.asarray(sigmas, np.float64)
-            coco_eval.evaluate()
-            coco_eval.accumulate()
-        if not dets:
-            log(f'{type(self).__name__}: no detections on {len(img_ids)} images; {iou_type} AP is 0 '
-                '(-1 where there is no ground truth)', logging.WARNING)
-        summary = io.StringIO()
-        with contextlib.redirect_stdout(summary):
-            coco_eval.summarize()
-        log(f'{iou_type}:\n' + summary.getvalue())
-        metrics = {name: float(round(float(v), 4)) for name, v in zip(names, coco_eval.stats)}
-        if self.classwise and iou_type == 'bbox':
-            metrics.update(self._classwise(coco_eval, gt, cat_ids))
-        return metrics
-
-    def _classwise(self, coco_eval: COCOeval, gt: COCO, cat_ids: List[int]) -> Dict[str, float]:
-        """Log a per-class AP / AP50 / AP75 table; return ``bbox_<class>_AP`` values."""
-        names = list((self.dataset_meta or {}).get('classes') or [gt.cats[c]['name'] for c in cat_ids])
-        precision = coco_eval.eval['precision']  # (T iou, R recall, K class, A area, M maxdets)
-
-        def ap(p: np.ndarray) -> float:
-            p = p[p > -1]
-            return float(p.mean()) if p.size else float('nan')
-
-        rows, out = [], {}
-        for k, name in enumerate(names):
-            values = (ap(precision[:, :, k, 0, -1]), ap(precision[0, :, k, 0, -1]),
-                      ap(precision[5, :, k, 0, -1]))
-            rows.append((str(name),) + tuple(f'{v:.3f}' for v in values))
-            out[f'bbox_{name}_AP'] = round(values[0], 4)
-        header = ('class', 'AP', 'AP50', 'AP75')
-        widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
-        lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths)) for r in [header] + rows]
-        log('per-class bbox AP:\n' + '\n'.join(lines))
-        return out
+            self.results.append(dict(img_id=self._image_id(sample), bboxes=xywh, scores=dets['scores'],
+                                     category_ids=lut[dets['labels']]))

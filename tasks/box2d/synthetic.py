@@ -44,6 +44,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from centerx.data.coco_format import coco_layout_paths
 from centerx.data.generated import SHIFT, build_atomically, fixed_point, generator_cli, textured_background
 
 SHAPES: Tuple[str, ...] = ('circle', 'rectangle', 'triangle', 'ellipse', 'star')
@@ -193,13 +194,8 @@ def _write_split(out_dir: str, split: str, split_code: int, num_images: int, par
         json.dump(coco, f)
 
 
-def synthetic_paths(root: str) -> Dict[str, str]:
-    """Paths of a synthetic dataset under ``root`` (whether or not it exists)."""
-    return dict(root=root,
-                train_img_dir=os.path.join(root, 'train'),
-                val_img_dir=os.path.join(root, 'val'),
-                train_ann_file=os.path.join(root, 'annotations', 'train.json'),
-                val_ann_file=os.path.join(root, 'annotations', 'val.json'))
+#: paths of a synthetic dataset under ``root`` (whether or not it exists)
+synthetic_paths = coco_layout_paths
 
 
 def ensure_synthetic_coco(root: str, num_train: int = 160, num_val: int = 40,

@@ -57,8 +57,7 @@ class Box2DTask(Task):
         y = boxes[:, 1::2].clamp(0, H)
         sizes = torch.stack([x[:, 1] - x[:, 0], y[:, 1] - y[:, 0]], dim=1)
         visible = finite & (sizes > 0).all(dim=1)
-        if 'has_bboxes' in gt:
-            visible &= gt.has_bboxes
+        visible &= self.annotated_images(gt, 'bboxes', grid.batch_size)[gt.batch_idx]
         ignore = gt.ignore.to(torch.bool) & visible
         xy = torch.stack([(x[:, 0] + x[:, 1]) / 2, (y[:, 0] + y[:, 1]) / 2], dim=1)
         return Centers(batch_idx=gt.batch_idx, labels=gt.labels, xy=xy, sizes=sizes,

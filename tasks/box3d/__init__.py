@@ -10,11 +10,15 @@ Modules:
     extras              velocity and attribute targets of the task
     info_dataset        OpenMMLab info v1.1 pickle loader
     mono3d_dataset      centerx's converted json (and mmdet3d's mono3d COCO json)
+    mono3d_geometry     camera-frame box corners, projection, poses, bbox_cam3d layouts (numpy)
     nuscenes_convert    nuScenes dataroot -> json, through the devkit
-    nuscenes_results    camera-frame boxes <-> nuScenes global-frame submission
-    nuscenes_metric     the devkit's detection evaluation (mAP, TP errors, NDS)
+    nuscenes_results    camera-frame boxes <-> nuScenes global-frame boxes
+    nuscenes_submission the submission json: BEV NMS, class ranges, the per-sample cap, and back
+    nuscenes_metric     NuScenesMetric: the devkit's detection evaluation (mAP, TP errors, NDS)
+    nuscenes_devkit     the devkit's algorithm on EvalBoxes; camera ground truth as EvalBoxes
     draw                projected cuboids for `tools/test.py --show-dir`
-    synthetic           generated cuboid scenes (not imported here: `python -m` entry point)
+    synthetic           generated cuboid scenes (not imported here: `python -m` entry point);
+                        synthetic_render draws them
 """
 from . import annotation_kinds, draw, info_dataset, mono3d_dataset, nuscenes_metric, task  # noqa: F401
 from .task import Box3DTask  # noqa: F401

@@ -12,27 +12,26 @@ from torch import Tensor
 from centerx.task import Task
 
 
-def velocity_targets(gt: InstanceData, valid: Tensor) -> Dict[str, Tensor]:
+def velocity_targets(gt: InstanceData, valid: Tensor, annotated: Tensor) -> Dict[str, Tensor]:
     """Velocity targets of M objects.
 
     Args:
         gt: the head's concatenated ground truth; ``velocities`` (M, 2) camera-frame
             ``(vx, vz)`` m/s, NaN where unknown (the field may be absent).
         valid: (M,) bool, the object has regression targets.
+        annotated: (M,) bool, the object's image is annotated for ``velocities`` (presence mask).
 
     Returns:
         ``velocity`` (M, 2) (zero where unknown) and ``velocity_weight`` (M,) float: 1 for a
         valid object with a finite velocity from an image annotated with velocities.
     """
     vel = Task.field_or_nan(gt, 'velocities', (2,)).to(torch.float32).reshape(-1, 2)
-    known = valid & torch.isfinite(vel).all(dim=1)
-    if 'has_velocities' in gt:
-        known &= gt.has_velocities
+    known = valid & torch.isfinite(vel).all(dim=1) & annotated
     return {'velocity': torch.where(known[:, None], torch.nan_to_num(vel), torch.zeros_like(vel)),
             'velocity_weight': known.to(torch.float32)}
 
 
-def attribute_targets(gt: InstanceData, valid: Tensor, num_attributes: int) -> Dict[str, Tensor]:
+def attribute_targets(gt: InstanceData, valid: Tensor, num_attributes: int, annotated: Tensor) -> Dict[str, Tensor]:
     """Attribute-class targets of M objects.
 
     Args:
@@ -40,6 +39,7 @@ def attribute_targets(gt: InstanceData, valid: Tensor, num_attributes: int) -> D
             (the field may be absent).
         valid: (M,) bool, the object has regression targets.
         num_attributes: A, the attribute classes.
+        annotated: (M,) bool, the object's image is annotated for ``attr_labels`` (presence mask).
 
     Returns:
         ``attr`` (M, A) one-hot, ``attr_index`` (M,) int64 and ``attr_weight`` (M,) float: 1 for a
@@ -49,9 +49,7 @@ def attribute_targets(gt: InstanceData, valid: Tensor, num_attributes: int) -> D
         attr = gt.attr_labels.to(torch.int64).reshape(-1)
     else:
         attr = torch.full_like(gt.batch_idx, -1)
-    known = valid & (attr >= 0) & (attr < num_attributes)
-    if 'has_attr_labels' in gt:
-        known &= gt.has_attr_labels
+    known = valid & (attr >= 0) & (attr < num_attributes) & annotated
     attr = torch.where(known, attr, torch.zeros_like(attr))
     return {'attr': F.one_hot(attr, num_attributes).to(torch.float32) * known[:, None],
             'attr_index': attr, 'attr_weight': known.to(torch.float32)}

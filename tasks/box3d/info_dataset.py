@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.fileio import join_path
@@ -70,7 +70,8 @@ class NuScenesInfoDataset(DetBaseDataset):
             ``LoadImage`` checks each image against them.
         filter_cfg: ``dict(filter_empty_gt=True)`` drops camera images without instances
             (not in ``test_mode``); ``min_size`` is ignored (items may carry no image size).
-        Other arguments: see :class:`mmengine.dataset.BaseDataset`.
+        **kwargs: the other options of :class:`mmengine.dataset.BaseDataset` (``indices``,
+            ``serialize_data``, ``pipeline``, ``test_mode``, ``lazy_init``, ``max_refetch``).
 
     Samples given to the pipeline also carry ``'metainfo'`` (a copy of the dataset's metainfo).
 
@@ -90,12 +91,7 @@ class NuScenesInfoDataset(DetBaseDataset):
                  data_root: str = '',
                  data_prefix: Optional[Dict[str, str]] = None,
                  filter_cfg: Optional[Dict[str, Any]] = None,
-                 indices: Optional[Union[int, Sequence[int]]] = None,
-                 serialize_data: bool = True,
-                 pipeline: Sequence[Union[dict, Callable]] = (),
-                 test_mode: bool = False,
-                 lazy_init: bool = False,
-                 max_refetch: int = 1000) -> None:
+                 **kwargs: Any) -> None:
         if isinstance(cameras, str):
             cameras = NUSCENES_CAMERAS if cameras == 'all' else (cameras,)
         self.cameras = tuple(cameras)
@@ -106,9 +102,7 @@ class NuScenesInfoDataset(DetBaseDataset):
         self.image_size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
         super().__init__(ann_file=ann_file, metainfo=metainfo, data_root=data_root,
                          data_prefix=self._img_data_prefix(data_prefix),
-                         filter_cfg=filter_cfg, indices=indices, serialize_data=serialize_data,
-                         pipeline=list(pipeline), test_mode=test_mode, lazy_init=lazy_init,
-                         max_refetch=max_refetch)
+                         filter_cfg=filter_cfg, **kwargs)
 
     # ------------------------------------------------------------------ loading
     def _read(self) -> dict:

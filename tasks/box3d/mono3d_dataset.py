@@ -20,7 +20,7 @@ Box convention (mmdet3d ``CameraInstance3DBoxes`` / OpenMMLab info v1.1 ``bbox_3
 ``yaw`` the rotation about the camera y axis: the heading points along
 ``(cos yaw, 0, -sin yaw)``. From a nuScenes devkit ``Box`` in the camera frame:
 ``[*box.center, box.wlh[1], box.wlh[2], box.wlh[0], -box.orientation.yaw_pitch_roll[0]]``.
-:func:`box3d_corners` is the reference implementation of this convention.
+:func:`~centerx_tasks.box3d.mono3d_geometry.box3d_corners` is the reference implementation of this convention.
 
 Two json layouts are read (detected per file, see ``bbox_cam3d_layout``):
 
@@ -46,23 +46,24 @@ of :data:`NUSCENES_CLASSES`), ``attributes`` (:data:`NUSCENES_ATTRIBUTES`), ``pa
 """
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
-import re
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.fileio import join_path
 
 from centerx.data import DetBaseDataset
+from centerx.data.base_dataset import resolve_on_invalid
+from centerx.data.coco_format import read_coco_json
 from centerx.registry import DATASETS
 from centerx.utils import log
 
 from .camera_meta import CameraMeta
 # NUSCENES_CLASSES: the 10 nuScenes detection classes, ``labels`` index into it;
 # NUSCENES_ATTRIBUTES: the 8 attributes in mmdet3d's order; NUSCENES_CAMERAS: the six cameras
+from .mono3d_geometry import (TIMESTAMP_IN_NAME, camera_of, corners_enclosing_boxes, finite_numbers, pose_matrix,
+                              to_contract, xyxy_iou)
 from .nuscenes_names import DEFAULT_ATTRIBUTES, NUSCENES_ATTRIBUTES, NUSCENES_CAMERAS, NUSCENES_CLASSES
 
 #: The attribute a class gets when an annotation has none (mmdet3d's defaults; None: no
@@ -71,113 +72,6 @@ DEFAULT_ATTRIBUTE: Dict[str, Optional[str]] = {name: attr or None for name, attr
 #: ``info.format`` of the json files written by centerx.
 CENTERX_FORMAT = 'centerx.nus_mono3d'
 LAYOUTS = ('auto', 'centerx', 'mmdet3d_v1', 'mmdet3d_v0')
-
-# Corner k of a box has bits (i, j, m) = (k >> 2, (k >> 1) & 1, k & 1): i along the heading
-# (1 = front), j vertical (0 = top, the camera y axis points down), m lateral.
-#: Corner indices of each face, in cyclic order.
-BOX_FACES: Dict[str, Tuple[int, int, int, int]] = {
-    'front': (4, 5, 7, 6), 'back': (0, 1, 3, 2), 'top': (0, 1, 5, 4),
-    'bottom': (2, 3, 7, 6), 'side0': (0, 2, 6, 4), 'side1': (1, 3, 7, 5)}
-#: Outward face normals in the box's own frame (heading x, down y, lateral z).
-FACE_NORMALS: Dict[str, Tuple[float, float, float]] = {
-    'front': (1.0, 0.0, 0.0), 'back': (-1.0, 0.0, 0.0), 'top': (0.0, -1.0, 0.0),
-    'bottom': (0.0, 1.0, 0.0), 'side0': (0.0, 0.0, -1.0), 'side1': (0.0, 0.0, 1.0)}
-
-
-# ---------------------------------------------------------------------- geometry
-def yaw_rotation(yaw: np.ndarray) -> np.ndarray:
-    """(..., 3, 3) rotation about the camera y axis: box frame -> camera frame.
-
-    Columns: heading ``(cos, 0, -sin)``, down ``(0, 1, 0)``, lateral ``(sin, 0, cos)``.
-    """
-    yaw = np.asarray(yaw, dtype=np.float64)
-    c, s = np.cos(yaw), np.sin(yaw)
-    zero, one = np.zeros_like(yaw), np.ones_like(yaw)
-    rows = [np.stack([c, zero, s], -1), np.stack([zero, one, zero], -1), np.stack([-s, zero, c], -1)]
-    return np.stack(rows, -2)
-
-
-def box3d_corners(boxes3d: np.ndarray) -> np.ndarray:
-    """Corners of camera-frame boxes ``(x, y, z, l, h, w, yaw)`` (gravity center).
-
-    Returns:
-        (N, 8, 3) float64; corner ``k`` has bits ``(i, j, m) = (k >> 2, (k >> 1) & 1, k & 1)``
-        meaning ``(+-l/2, +-h/2, +-w/2)`` in the box frame (bit 1 = plus): corners 4-7 form
-        the front face (see :data:`BOX_FACES`).
-    """
-    boxes3d = np.asarray(boxes3d, dtype=np.float64).reshape(-1, 7)
-    bits = (np.arange(8)[:, None] >> np.array([2, 1, 0])) & 1
-    local = (bits - 0.5)[None] * boxes3d[:, None, 3:6]  # (N, 8, 3)
-    rot = yaw_rotation(boxes3d[:, 6])  # (N, 3, 3)
-    return np.einsum('nij,nkj->nki', rot, local) + boxes3d[:, None, :3]
-
-
-def project_points(points: np.ndarray, cam2img: np.ndarray) -> np.ndarray:
-    """Pinhole projection of (..., 3) camera-frame points to (..., 2) pixels (u, v)."""
-    points = np.asarray(points, dtype=np.float64)
-    uvw = points @ np.asarray(cam2img, dtype=np.float64).T
-    return uvw[..., :2] / uvw[..., 2:3]
-
-
-def corners_enclosing_boxes(boxes3d: np.ndarray, cam2img: np.ndarray,
-                            image_hw: Optional[Tuple[int, int]] = None) -> np.ndarray:
-    """(N, 4) x1 y1 x2 y2 enclosing the projected corners, clipped to ``image_hw`` if given.
-
-    Valid for boxes entirely in front of the camera.
-    """
-    uv = project_points(box3d_corners(boxes3d), cam2img)
-    boxes = np.concatenate([uv.min(axis=1), uv.max(axis=1)], axis=1) if len(uv) else np.zeros((0, 4))
-    if image_hw is not None:
-        h, w = image_hw
-        boxes = np.clip(boxes, 0.0, np.array([w, h, w, h], np.float64))
-    return boxes
-
-
-def quaternion_matrix(q: Sequence[float]) -> np.ndarray:
-    """(3, 3) rotation of a (w, x, y, z) quaternion (normalised first)."""
-    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
-
-
-def pose_matrix(rotation: Sequence[float], translation: Sequence[float]) -> np.ndarray:
-    """(4, 4) pose from a (w, x, y, z) quaternion and a translation."""
-    pose = np.eye(4)
-    pose[:3, :3] = quaternion_matrix(rotation)
-    pose[:3, 3] = np.asarray(translation, dtype=np.float64)
-    return pose
-
-
-def _numbers(value: Any, n: int, allow_nan: bool = False) -> Optional[np.ndarray]:
-    """``value`` as float64 (n,) if it is n finite numbers (NaN/None allowed if asked), else None."""
-    if not isinstance(value, (list, tuple)) or len(value) != n:
-        return None
-    out = np.empty(n, np.float64)
-    for k, v in enumerate(value):
-        if v is None and allow_nan:
-            out[k] = math.nan
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            if not (math.isfinite(v) or (allow_nan and math.isnan(v))):
-                return None
-            out[k] = float(v)
-        else:
-            return None
-    return out
-
-
-_CAM_IN_NAME = re.compile(r'__(CAM_[A-Z_]+?)__')
-_TIMESTAMP_IN_NAME = re.compile(r'__(\d{10,})\.[A-Za-z]+$')
-
-
-def camera_of(file_name: str) -> Optional[str]:
-    """Camera name of a nuScenes-style image path (``samples/CAM_FRONT/...`` or ``...__CAM_FRONT__...``)."""
-    match = _CAM_IN_NAME.search(os.path.basename(file_name))
-    if match:
-        return match.group(1)
-    parent = os.path.basename(os.path.dirname(file_name))
-    return parent if parent.startswith('CAM_') else None
-
 
 # ---------------------------------------------------------------------- dataset
 @DATASETS.register_module()
@@ -201,12 +95,14 @@ class NuScenesMono3DDataset(DetBaseDataset):
             ``num_lidar_pts + num_radar_pts == 0`` as ``ignore`` (the nuScenes detection
             benchmark does not evaluate them); files without these counts are unaffected.
         filter_cfg: ``dict(filter_empty_gt=bool, min_size=int)`` (not in ``test_mode``).
-        invalid_box: degenerate 2D boxes (w <= 0 or h <= 0) or 3D sizes <= 0: ``'error'``
+        on_invalid: degenerate 2D boxes (w <= 0 or h <= 0) or 3D sizes <= 0: ``'raise'``
             raises, ``'skip'`` drops them (counted in ``self.num_skipped_boxes``).
+        invalid_box: deprecated name of ``on_invalid`` (``'error'`` = ``'raise'``).
         generate_if_missing: when ``ann_file`` does not exist, call
             :func:`centerx_tasks.box3d.synthetic.ensure_synthetic_box3d` with these keyword
             arguments first (``root`` defaults to ``data_root``).
-        Other arguments: see :class:`mmengine.dataset.BaseDataset`.
+        **kwargs: the other options of :class:`mmengine.dataset.BaseDataset` (``indices``,
+            ``serialize_data``, ``pipeline``, ``test_mode``, ``lazy_init``, ``max_refetch``).
 
     Images without objects are kept with empty arrays. Samples given to the pipeline
     also carry ``'metainfo'`` (a copy of the dataset's metainfo). Raises ``ValueError`` naming the
@@ -222,32 +118,24 @@ class NuScenesMono3DDataset(DetBaseDataset):
                  bbox_cam3d_layout: str = 'auto',
                  ignore_without_points: bool = False,
                  filter_cfg: Optional[Dict[str, Any]] = None,
-                 invalid_box: str = 'error',
+                 on_invalid: str = 'raise',
                  generate_if_missing: Optional[Dict[str, Any]] = None,
-                 indices: Optional[Union[int, Sequence[int]]] = None,
-                 serialize_data: bool = True,
-                 pipeline: Sequence[Union[dict, Callable]] = (),
-                 test_mode: bool = False,
-                 lazy_init: bool = False,
-                 max_refetch: int = 1000) -> None:
+                 invalid_box: Optional[str] = None,
+                 **kwargs: Any) -> None:
         if bbox_cam3d_layout not in LAYOUTS:
             raise ValueError(f'bbox_cam3d_layout must be one of {LAYOUTS}, got {bbox_cam3d_layout!r}')
-        if invalid_box not in ('error', 'skip'):
-            raise ValueError(f"invalid_box must be 'error' or 'skip', got {invalid_box!r}")
+        self.on_invalid = resolve_on_invalid(type(self).__name__, on_invalid, invalid_box=invalid_box)
         if isinstance(cameras, str):
             cameras = NUSCENES_CAMERAS if cameras == 'all' else [cameras]
         self.cameras = None if cameras is None else tuple(str(c) for c in cameras)
         self.bbox_cam3d_layout = bbox_cam3d_layout
         self.ignore_without_points = bool(ignore_without_points)
-        self.invalid_box = invalid_box
         self.generate_if_missing = None if generate_if_missing is None else dict(generate_if_missing)
         self.num_skipped_boxes = 0
         self.num_dropped_objects = 0
         super().__init__(ann_file=ann_file, metainfo=metainfo, data_root=data_root,
                          data_prefix=self._img_data_prefix(data_prefix),
-                         filter_cfg=filter_cfg, indices=indices, serialize_data=serialize_data,
-                         pipeline=list(pipeline), test_mode=test_mode, lazy_init=lazy_init,
-                         max_refetch=max_refetch)
+                         filter_cfg=filter_cfg, **kwargs)
 
     # ------------------------------------------------------------------ reading
     def _read_json(self) -> dict:
@@ -260,18 +148,7 @@ class NuScenesMono3DDataset(DetBaseDataset):
                 f'mono-3D annotation file {ann_file} does not exist; write it from a nuScenes '
                 'dataroot with `python tools/nuscenes_convert.py --dataroot data/nuscenes '
                 '--version v1.0-trainval --out data/nuscenes/annotations`')
-        try:
-            with open(ann_file, 'rb') as f:
-                data = json.load(f)
-        except ValueError as e:
-            raise ValueError(f'{ann_file}: not a valid json file: {e}') from e
-        if not isinstance(data, dict):
-            raise ValueError(f'{ann_file}: expected a json object, got {type(data).__name__}')
-        data.setdefault('annotations', [])
-        for key in ('images', 'annotations', 'categories'):
-            if not isinstance(data.get(key), list):
-                raise ValueError(f'{ann_file}: missing or non-list {key!r}')
-        return data
+        return read_coco_json(ann_file)
 
     def _category_names(self, data: dict) -> Dict[Any, str]:
         names = {}
@@ -337,7 +214,7 @@ class NuScenesMono3DDataset(DetBaseDataset):
             sample_token = str(iid)
         timestamp = img.get('timestamp')
         if timestamp is None:
-            match = _TIMESTAMP_IN_NAME.search(file_name)
+            match = TIMESTAMP_IN_NAME.search(file_name)
             timestamp = int(match.group(1)) if match else None
         return dict(file_name=file_name, cam_name=cam_name, sample_token=str(sample_token),
                     height=int(img['height']), width=int(img['width']), cam2img=cam2img,
@@ -357,13 +234,13 @@ class NuScenesMono3DDataset(DetBaseDataset):
         scores = {'mmdet3d_v0': [], 'mmdet3d_v1': []}
         for ann, raw in parsed:
             img = images[ann['image_id']]
-            box2d = _numbers(ann.get('bbox'), 4)
+            box2d = finite_numbers(ann.get('bbox'), 4)
             if box2d is None or box2d[2] <= 0 or box2d[3] <= 0 or raw[2] <= 1.0:
                 continue
             for layout in scores:
-                fit = corners_enclosing_boxes(_to_contract(raw[None], layout), img['cam2img'],
+                fit = corners_enclosing_boxes(to_contract(raw[None], layout), img['cam2img'],
                                               (img['height'], img['width']))[0]
-                scores[layout].append(_iou(fit, np.r_[box2d[:2], box2d[:2] + box2d[2:]]))
+                scores[layout].append(xyxy_iou(fit, np.r_[box2d[:2], box2d[:2] + box2d[2:]]))
         if not scores['mmdet3d_v0']:
             log(f'{self.ann_file}: no annotation to tell the bbox_cam3d layout by; assuming mmdet3d_v0 '
                 '(x, y, z, w, l, h, -yaw)', logging.WARNING)
@@ -377,20 +254,33 @@ class NuScenesMono3DDataset(DetBaseDataset):
     def load_data_list(self) -> List[dict]:
         """Parse the json into one dict per image (see the module docstring)."""
         data = self._read_json()
-        f = self.ann_file
         classes = self._classes()
-        label_of = {name: k for k, name in enumerate(classes)}
-        attr_of = {name: k for k, name in enumerate(NUSCENES_ATTRIBUTES)}
         cat_names = self._category_names(data)
         images: Dict[Any, dict] = {}
-        order: List[Any] = []
         for img in data['images']:
             record = self._image_record(img)
             if img['id'] in images:
-                raise ValueError(f'{f}: duplicate image id {img["id"]!r}')
+                raise ValueError(f'{self.ann_file}: duplicate image id {img["id"]!r}')
             images[img['id']] = record
-            order.append(img['id'])
+        parsed = self._checked_annotations(data, images, cat_names)
+        layout = self._layout(data, images, parsed)
+        per_image, skipped, dropped = self._instances(parsed, layout, cat_names, classes, images)
+        data_list = self._items(images, per_image)
+        self.num_skipped_boxes = len(skipped)
+        self.num_dropped_objects = dropped
+        if skipped:
+            log(f'{self.ann_file}: skipped {len(skipped)} annotations with degenerate boxes, ids {skipped[:10]}'
+                f'{" ..." if len(skipped) > 10 else ""}', logging.WARNING)
+        if dropped:
+            log(f'{self.ann_file}: dropped {dropped} objects of classes outside {classes}', logging.INFO)
+        self._update_metainfo(classes, layout)
+        return data_list
 
+    def _checked_annotations(self, data: dict, images: Dict[Any, dict],
+                             cat_names: Dict[Any, str]) -> List[Tuple[dict, np.ndarray]]:
+        """``(annotation, raw bbox_cam3d (7,))`` of every annotation, checked (ids, image,
+        category, numbers); raises ValueError naming the file and the annotation."""
+        f = self.ann_file
         parsed: List[Tuple[dict, np.ndarray]] = []
         ann_ids = set()
         for ann in data['annotations']:
@@ -409,67 +299,75 @@ class NuScenesMono3DDataset(DetBaseDataset):
             if 'category_name' not in ann and ann.get('category_id') not in cat_names:
                 raise ValueError(f'{where}: category_id {ann.get("category_id")!r} is not among the '
                                  f'categories {sorted(cat_names, key=str)}')
-            raw = _numbers(ann['bbox_cam3d'], 7)
+            raw = finite_numbers(ann['bbox_cam3d'], 7)
             if raw is None:
                 raise ValueError(f'{where}: bbox_cam3d must be 7 finite numbers, got {ann["bbox_cam3d"]!r}')
-            if _numbers(ann['bbox'], 4) is None:
+            if finite_numbers(ann['bbox'], 4) is None:
                 raise ValueError(f'{where}: bbox must be 4 finite numbers [x, y, w, h], got {ann["bbox"]!r}')
             parsed.append((ann, raw))
-        layout = self._layout(data, images, parsed)
+        return parsed
 
+    def _instances(self, parsed: Sequence[Tuple[dict, np.ndarray]], layout: str, cat_names: Dict[Any, str],
+                   classes: Tuple[str, ...], images: Dict[Any, dict]) -> Tuple[Dict[Any, Dict[str, list]], list, int]:
+        """Per image id, the instance columns of its annotations (``on_invalid`` applied);
+        with the ids of the skipped annotations and the count of objects of other classes."""
+        label_of = {name: k for k, name in enumerate(classes)}
         per_image: Dict[Any, Dict[str, list]] = {iid: dict(bboxes=[], boxes3d=[], velocities=[], labels=[],
                                                            attr_labels=[], visibility=[], ignore=[])
-                                                 for iid in order}
+                                                 for iid in images}
         skipped, dropped = [], 0
         for ann, raw in parsed:
-            aid, iid = ann['id'], ann['image_id']
-            where = f'{f}: annotation id {aid!r} (image id {iid!r})'
+            where = f'{self.ann_file}: annotation id {ann["id"]!r} (image id {ann["image_id"]!r})'
             name = ann.get('category_name', cat_names.get(ann.get('category_id')))
             if name not in NUSCENES_CLASSES:
                 raise ValueError(f'{where}: category {name!r} is not a nuScenes detection class')
             if name not in label_of:
                 dropped += 1
                 continue
-            x, y, w, h = _numbers(ann['bbox'], 4)
-            box3d = _to_contract(raw[None], layout)[0]
+            x, y, w, h = finite_numbers(ann['bbox'], 4)
+            box3d = to_contract(raw[None], layout)[0]
             if not (w > 0 and h > 0 and np.all(box3d[3:6] > 0)):
-                if self.invalid_box == 'error':
+                if self.on_invalid == 'raise':
                     raise ValueError(f'{where} has a degenerate bbox {ann["bbox"]!r} or 3D size '
-                                     f'{box3d[3:6].tolist()}; use invalid_box="skip" to drop it')
-                skipped.append(aid)
+                                     f'{box3d[3:6].tolist()}; use on_invalid="skip" to drop it')
+                skipped.append(ann['id'])
                 continue
-            velo = ann.get('velo_cam3d')
-            velocity = np.full(2, np.nan) if velo is None else _numbers(velo, 2, allow_nan=True)
-            if velocity is None:
-                raise ValueError(f'{where}: velo_cam3d must be 2 numbers (or null), got {velo!r}')
-            attr = ann.get('attribute_name')
-            if attr in (None, '', 'None'):
-                attr_label = -1
-            elif attr in attr_of:
-                attr_label = attr_of[attr]
-            else:
-                raise ValueError(f'{where}: unknown attribute_name {attr!r}; known: {NUSCENES_ATTRIBUTES}')
-            vis = ann.get('visibility', ann.get('visibility_token', -1))
-            try:
-                vis = int(vis) if vis not in (None, '') else -1
-            except (TypeError, ValueError) as e:
-                raise ValueError(f'{where}: visibility must be a level 1-4, got {vis!r}') from e
-            ignore = bool(ann.get('iscrowd', 0))
-            if self.ignore_without_points and 'num_lidar_pts' in ann:
-                ignore = ignore or int(ann.get('num_lidar_pts', 0)) + int(ann.get('num_radar_pts', 0)) == 0
-            target = per_image[iid]
-            target['bboxes'].append((x, y, x + w, y + h))
-            target['boxes3d'].append(box3d)
-            target['velocities'].append(velocity)
-            target['labels'].append(label_of[name])
-            target['attr_labels'].append(attr_label)
-            target['visibility'].append(vis)
-            target['ignore'].append(ignore)
+            row = dict(bboxes=(x, y, x + w, y + h), boxes3d=box3d, labels=label_of[name],
+                       **self._annotation_extras(ann, where))
+            for key, value in row.items():
+                per_image[ann['image_id']][key].append(value)
+        return per_image, skipped, dropped
 
+    def _annotation_extras(self, ann: dict, where: str) -> Dict[str, Any]:
+        """``velocities`` (2,) (NaN = unknown), ``attr_labels`` (-1 = none), ``visibility``
+        (-1 = unknown) and ``ignore`` of one annotation."""
+        velo = ann.get('velo_cam3d')
+        velocity = np.full(2, np.nan) if velo is None else finite_numbers(velo, 2, allow_nan=True)
+        if velocity is None:
+            raise ValueError(f'{where}: velo_cam3d must be 2 numbers (or null), got {velo!r}')
+        attr = ann.get('attribute_name')
+        if attr in (None, '', 'None'):
+            attr_label = -1
+        elif attr in NUSCENES_ATTRIBUTES:
+            attr_label = NUSCENES_ATTRIBUTES.index(attr)
+        else:
+            raise ValueError(f'{where}: unknown attribute_name {attr!r}; known: {NUSCENES_ATTRIBUTES}')
+        vis = ann.get('visibility', ann.get('visibility_token', -1))
+        try:
+            vis = int(vis) if vis not in (None, '') else -1
+        except (TypeError, ValueError) as e:
+            raise ValueError(f'{where}: visibility must be a level 1-4, got {vis!r}') from e
+        ignore = bool(ann.get('iscrowd', 0))
+        if self.ignore_without_points and 'num_lidar_pts' in ann:
+            ignore = ignore or int(ann.get('num_lidar_pts', 0)) + int(ann.get('num_radar_pts', 0)) == 0
+        return dict(velocities=velocity, attr_labels=attr_label, visibility=vis, ignore=ignore)
+
+    def _items(self, images: Dict[Any, dict], per_image: Dict[Any, Dict[str, list]]) -> List[dict]:
+        """One item per image of the selected cameras (ids checked unique, absent cameras logged)."""
+        f = self.ann_file
         img_prefix = self.data_prefix.get('img', '')
         data_list, cameras_seen = [], set()
-        for iid in order:
-            img = images[iid]
+        for iid, img in images.items():
             cameras_seen.add(img['cam_name'])
             if self.cameras is not None and img['cam_name'] not in self.cameras:
                 continue
@@ -498,35 +396,9 @@ class NuScenesMono3DDataset(DetBaseDataset):
             if absent:
                 log(f'{f}: cameras {absent} do not occur in the file (it has {sorted(map(str, cameras_seen))})',
                     logging.WARNING)
-        self.num_skipped_boxes = len(skipped)
-        self.num_dropped_objects = dropped
-        if skipped:
-            log(f'{f}: skipped {len(skipped)} annotations with degenerate boxes, ids {skipped[:10]}'
-                f'{" ..." if len(skipped) > 10 else ""}', logging.WARNING)
-        if dropped:
-            log(f'{f}: dropped {dropped} objects of classes outside {classes}', logging.INFO)
-        self._update_metainfo(classes, layout)
         return data_list
 
     def _update_metainfo(self, classes: Tuple[str, ...], layout: str) -> None:
         self._metainfo.update(classes=classes, attributes=NUSCENES_ATTRIBUTES, palette=self._palette(classes),
                               cameras=self.cameras, ann_file=os.path.abspath(self.ann_file),
                               bbox_cam3d_layout=layout)
-
-
-def _to_contract(raw: np.ndarray, layout: str) -> np.ndarray:
-    """(N, 7) ``bbox_cam3d`` of a file layout -> (x, y, z, l, h, w, yaw) of the contract."""
-    raw = np.asarray(raw, np.float64).reshape(-1, 7)
-    if layout in ('centerx', 'mmdet3d_v1'):
-        return raw.copy()
-    if layout == 'mmdet3d_v0':  # (x, y, z, w, l, h, yaw_pitch_roll[0])
-        return np.concatenate([raw[:, :3], raw[:, 4:5], raw[:, 5:6], raw[:, 3:4], -raw[:, 6:7]], axis=1)
-    raise ValueError(f'unknown bbox_cam3d layout {layout!r}')
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0

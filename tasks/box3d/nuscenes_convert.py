@@ -52,12 +52,12 @@ import argparse
 import json
 import os
 from collections import Counter
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .mono3d_dataset import (CENTERX_FORMAT, DEFAULT_ATTRIBUTE, NUSCENES_ATTRIBUTES, NUSCENES_CAMERAS,
-                             NUSCENES_CLASSES, pose_matrix)
+from .mono3d_dataset import CENTERX_FORMAT, DEFAULT_ATTRIBUTE, NUSCENES_ATTRIBUTES, NUSCENES_CAMERAS, NUSCENES_CLASSES
+from .mono3d_geometry import pose_matrix
 
 FORMAT_VERSION = 1
 BOX_CONVENTION = ('camera frame (x right, y down, z forward); (x, y, z, l, h, w, yaw): gravity center, '
@@ -79,6 +79,50 @@ def _float_list(array) -> list:
 def _detection_name(category_name: str) -> Optional[str]:
     from nuscenes.eval.detection.utils import category_to_detection_name
     return category_to_detection_name(category_name)
+
+
+def convert_box(nusc, box, ann: dict, name: str, cam2img: np.ndarray, global2cam_rot: np.ndarray,
+                image_hw: Tuple[int, int]) -> Optional[dict]:
+    """The annotation fields (all but ``id`` and ``image_id``) of one devkit camera-frame box, or
+    None when its projection covers no pixel of the image.
+
+    Args:
+        box: the devkit ``Box`` in the camera frame; ann: its ``sample_annotation``; name: its
+            detection class; cam2img: (3, 3); global2cam_rot: (3, 3) global -> camera rotation;
+            image_hw: (H, W).
+    """
+    height, width = image_hw
+    corners = box.corners().T  # (8, 3), all > 0.1 m in front (devkit rule)
+    uvw = corners @ cam2img.T
+    uv = uvw[:, :2] / uvw[:, 2:3]
+    x1, y1 = np.clip(uv.min(axis=0), 0.0, [width, height])
+    x2, y2 = np.clip(uv.max(axis=0), 0.0, [width, height])
+    if not (x2 > x1 and y2 > y1):
+        return None
+    center = np.asarray(box.center, np.float64)
+    w, l, h = (float(v) for v in box.wlh)
+    yaw = -float(box.orientation.yaw_pitch_roll[0])
+    velo = np.asarray(nusc.box_velocity(box.token), np.float64)[:2]
+    if np.all(np.isfinite(velo)):
+        cam_velo = global2cam_rot @ np.array([velo[0], velo[1], 0.0])
+        velo_cam3d = [float(cam_velo[0]), float(cam_velo[2])]
+    else:
+        velo_cam3d = None
+    c2d = cam2img @ center
+    if ann['attribute_tokens']:
+        attr = nusc.get('attribute', ann['attribute_tokens'][0])['name']
+    else:
+        attr = DEFAULT_ATTRIBUTE[name]
+    vis_token = ann.get('visibility_token', '')
+    return dict(
+        token=ann['token'], instance_token=ann['instance_token'], category_id=NUSCENES_CLASSES.index(name),
+        category_name=name, bbox=[float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
+        area=float((x2 - x1) * (y2 - y1)), iscrowd=0,
+        bbox_cam3d=[*center.tolist(), l, h, w, yaw], velo_cam3d=velo_cam3d,
+        center2d=[float(c2d[0] / c2d[2]), float(c2d[1] / c2d[2]), float(c2d[2])],
+        attribute_name=attr, attribute_id=-1 if attr is None else NUSCENES_ATTRIBUTES.index(attr),
+        visibility=int(vis_token) if str(vis_token).isdigit() else -1,
+        num_lidar_pts=int(ann.get('num_lidar_pts', 0)), num_radar_pts=int(ann.get('num_radar_pts', 0)))
 
 
 def convert_sample_camera(nusc, sample: dict, cam: str, stats: dict, ann_start: int) -> tuple:
@@ -120,40 +164,11 @@ def convert_sample_camera(nusc, sample: dict, cam: str, stats: dict, ann_start: 
         if name is None:
             stats['skipped_no_class'][ann['category_name']] += 1
             continue
-        corners = box.corners().T  # (8, 3), all > 0.1 m in front (devkit rule)
-        uvw = corners @ cam2img.T
-        uv = uvw[:, :2] / uvw[:, 2:3]
-        x1, y1 = np.clip(uv.min(axis=0), 0.0, [width, height])
-        x2, y2 = np.clip(uv.max(axis=0), 0.0, [width, height])
-        if not (x2 > x1 and y2 > y1):
+        record = convert_box(nusc, box, ann, name, cam2img, global2cam_rot, (height, width))
+        if record is None:
             stats['skipped_degenerate'] += 1
             continue
-        center = np.asarray(box.center, np.float64)
-        w, l, h = (float(v) for v in box.wlh)
-        yaw = -float(box.orientation.yaw_pitch_roll[0])
-        velo = np.asarray(nusc.box_velocity(box.token), np.float64)[:2]
-        if np.all(np.isfinite(velo)):
-            cam_velo = global2cam_rot @ np.array([velo[0], velo[1], 0.0])
-            velo_cam3d = [float(cam_velo[0]), float(cam_velo[2])]
-        else:
-            velo_cam3d = None
-        c2d = cam2img @ center
-        if ann['attribute_tokens']:
-            attr = nusc.get('attribute', ann['attribute_tokens'][0])['name']
-        else:
-            attr = DEFAULT_ATTRIBUTE[name]
-        vis_token = ann.get('visibility_token', '')
-        visibility = int(vis_token) if str(vis_token).isdigit() else -1
-        annotations.append(dict(
-            id=ann_start + len(annotations), image_id=sd_token, token=ann['token'],
-            instance_token=ann['instance_token'], category_id=NUSCENES_CLASSES.index(name),
-            category_name=name, bbox=[float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
-            area=float((x2 - x1) * (y2 - y1)), iscrowd=0,
-            bbox_cam3d=[*center.tolist(), l, h, w, yaw], velo_cam3d=velo_cam3d,
-            center2d=[float(c2d[0] / c2d[2]), float(c2d[1] / c2d[2]), float(c2d[2])],
-            attribute_name=attr, attribute_id=-1 if attr is None else NUSCENES_ATTRIBUTES.index(attr),
-            visibility=visibility, num_lidar_pts=int(ann.get('num_lidar_pts', 0)),
-            num_radar_pts=int(ann.get('num_radar_pts', 0))))
+        annotations.append(dict(id=ann_start + len(annotations), image_id=sd_token, **record))
         stats['per_class'][name] += 1
     return image, annotations
 

@@ -52,116 +52,24 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from mmengine.evaluator import BaseMetric
 
+from centerx.evaluation import OptionalField, gather_predictions
 from centerx.registry import METRICS
 from centerx.utils import log as _log  # a module attribute: tests capture the messages by patching it
 from centerx.utils import to_numpy
 
 from .camera_meta import CameraMeta
+from .nuscenes_devkit import (TP_NAMES, camera_gt_eval_boxes, evaluate_eval_boxes, metrics_table, range_filter,
+                              restrict_metrics, summarize_metrics)
 from .nuscenes_names import NUSCENES_ATTRIBUTES, NUSCENES_CLASSES
-from .nuscenes_results import CameraDetections, camera_boxes_to_global, split_img_id, to_detection_results
+from .nuscenes_results import CameraDetections, split_img_id
+from .nuscenes_submission import to_detection_results
 
-#: TP errors the devkit leaves undefined (NaN) for a class (its ``DetectionEval.evaluate``)
-UNDEFINED_TP_ERRORS: Dict[str, Tuple[str, ...]] = {'traffic_cone': ('attr_err', 'vel_err', 'orient_err'),
-                                                   'barrier': ('attr_err', 'vel_err')}
-#: devkit TP metric name -> reported name
-TP_NAMES: Dict[str, str] = {'trans_err': 'mATE', 'scale_err': 'mASE', 'orient_err': 'mAOE',
-                            'vel_err': 'mAVE', 'attr_err': 'mAAE'}
 METRIC_NAMES: Tuple[str, ...] = ('mAP', 'NDS') + tuple(TP_NAMES.values())
-
-
-# ------------------------------------------------------------------- devkit algorithm
-def config_for_classes(cfg, class_names: Sequence[str]):
-    """A copy of a devkit ``DetectionConfig`` whose ``class_names`` (the classes
-    ``DetectionMetrics`` averages TP errors over) are ``class_names``."""
-    from nuscenes.eval.detection.data_classes import DetectionConfig
-
-    out = DetectionConfig.deserialize(cfg.serialize())
-    out.class_names = tuple(class_names)
-    return out
-
-
-def evaluate_eval_boxes(gt_boxes, pred_boxes, cfg, class_names: Optional[Sequence[str]] = None):
-    """The devkit's detection evaluation of already filtered ``EvalBoxes``.
-
-    Runs ``accumulate`` for every class and ``cfg.dist_ths``, ``calc_ap`` on each and
-    ``calc_tp`` at ``cfg.dist_th_tp`` (NaN for :data:`UNDEFINED_TP_ERRORS`), as
-    ``DetectionEval.evaluate`` does.
-
-    Args:
-        gt_boxes, pred_boxes: ``EvalBoxes`` of ``DetectionBox``.
-        cfg: ``DetectionConfig``.
-        class_names: classes to evaluate and average over (default ``cfg.class_names``).
-
-    Returns:
-        ``(DetectionMetrics, DetectionMetricDataList)``.
-    """
-    from nuscenes.eval.detection.algo import accumulate, calc_ap, calc_tp
-    from nuscenes.eval.detection.constants import TP_METRICS
-    from nuscenes.eval.detection.data_classes import DetectionMetricDataList, DetectionMetrics
-
-    classes = tuple(cfg.class_names if class_names is None else class_names)
-    cfg = config_for_classes(cfg, classes)
-    md_list = DetectionMetricDataList()
-    metrics = DetectionMetrics(cfg)
-    for name in classes:
-        for dist_th in cfg.dist_ths:
-            md = accumulate(gt_boxes, pred_boxes, name, cfg.dist_fcn_callable, dist_th)
-            md_list.set(name, dist_th, md)
-            metrics.add_label_ap(name, dist_th, calc_ap(md, cfg.min_recall, cfg.min_precision))
-        md = md_list[(name, cfg.dist_th_tp)]
-        for metric_name in TP_METRICS:
-            undefined = metric_name in UNDEFINED_TP_ERRORS.get(name, ())
-            metrics.add_label_tp(name, metric_name,
-                                 float('nan') if undefined else calc_tp(md, cfg.min_recall, metric_name))
-    return metrics, md_list
-
-
-def restrict_metrics(metrics, class_names: Sequence[str]):
-    """``DetectionMetrics`` averaged over ``class_names`` only (values copied)."""
-    from nuscenes.eval.detection.constants import TP_METRICS
-    from nuscenes.eval.detection.data_classes import DetectionMetrics
-
-    out = DetectionMetrics(config_for_classes(metrics.cfg, class_names))
-    for name in class_names:
-        for dist_th in metrics.cfg.dist_ths:
-            out.add_label_ap(name, dist_th, metrics.get_label_ap(name, dist_th))
-        for metric_name in TP_METRICS:
-            out.add_label_tp(name, metric_name, metrics.get_label_tp(name, metric_name))
-    out.add_runtime(metrics.eval_time or 0.0)
-    return out
-
-
-def summarize_metrics(metrics) -> Dict[str, float]:
-    """``mAP``, ``NDS``, ``mATE`` ... ``mAAE`` and ``AP_<class>`` (rounded to 4 decimals)."""
-    tp = metrics.tp_errors
-    out = {'mAP': metrics.mean_ap, 'NDS': metrics.nd_score}
-    out.update({TP_NAMES[k]: tp[k] for k in TP_NAMES})
-    out.update({f'AP_{name}': ap for name, ap in metrics.mean_dist_aps.items()})
-    return {k: round(float(v), 4) for k, v in out.items()}
-
-
-def metrics_table(metrics) -> str:
-    """The per-class table the devkit prints (AP and the five TP errors) plus the summary."""
-    header = ('class', 'AP', 'ATE', 'ASE', 'AOE', 'AVE', 'AAE')
-    rows = []
-    for name, ap in metrics.mean_dist_aps.items():
-        errs = [metrics.get_label_tp(name, k) for k in ('trans_err', 'scale_err', 'orient_err',
-                                                        'vel_err', 'attr_err')]
-        rows.append((name, f'{ap:.3f}') + tuple(f'{e:.3f}' for e in errs))
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-    lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths)) for r in [header] + rows]
-    tp = metrics.tp_errors
-    summary = f'mAP {metrics.mean_ap:.4f}  NDS {metrics.nd_score:.4f}  ' + '  '.join(
-        f'{TP_NAMES[k]} {tp[k]:.4f}' for k in TP_NAMES)
-    return '\n'.join(lines + [summary])
-
-
-def _range_filter(boxes, class_range: Dict[str, float]):
-    """The devkit's distance and zero-points rules of ``filter_eval_boxes`` (in place)."""
-    for token in boxes.sample_tokens:
-        boxes.boxes[token] = [b for b in boxes[token]
-                              if b.ego_dist < class_range[b.detection_name] and b.num_pts != 0]
-    return boxes
+#: read where a head predicts them: (vx, vz) velocities (else 0) and attribute labels (else -1 = none)
+NUSCENES_OPTIONAL_FIELDS: Dict[str, OptionalField] = {
+    'velocities': OptionalField(shape=(2,), dtype=np.float64, default=lambda boxes: np.zeros((len(boxes), 2))),
+    'attr_labels': OptionalField(shape=(), dtype=np.int64, default=lambda boxes: np.full(len(boxes), -1, np.int64)),
+}
 
 
 # --------------------------------------------------------------------------- metric
@@ -189,7 +97,7 @@ class NuScenesMetric(BaseMetric):
         use_devkit_eval: ``'auto'`` (devkit when ``data_root`` holds a dataroot, else
             algorithm), True (devkit; error without a dataroot) or False (algorithm).
         nms_iou_thr: cross-camera BEV NMS threshold of the submission (None = off), see
-            :func:`~centerx_tasks.box3d.nuscenes_results.to_detection_results`.
+            :func:`~centerx_tasks.box3d.nuscenes_submission.to_detection_results`.
         eval_classes: ``'all'`` (the official rule: every class of the config counts,
             AP 0 and TP errors 1 for a class without ground truth) or ``'with_gt'``
             (average over the classes with ground truth among the evaluated samples,
@@ -204,6 +112,8 @@ class NuScenesMetric(BaseMetric):
     """
 
     default_prefix: Optional[str] = 'nuscenes'
+    #: the prediction field evaluated (checked against the model's tasks before a run)
+    prediction_field: Optional[str] = 'boxes3d'
 
     def __init__(self,
                  data_root: Optional[str] = None,
@@ -266,6 +176,7 @@ class NuScenesMetric(BaseMetric):
         (camera frame, numpy) and, when the sample carries them, its ground truth.
 
         Raises:
+            MissingPredictionsError: no head of an image predicts ``boxes3d``.
             ValueError: missing poses, lengths disagree, a label is not a class index, or
                 ground truth of a flipped sample.
         """
@@ -277,32 +188,10 @@ class NuScenesMetric(BaseMetric):
             if poses is None or poses.cam2ego is None or poses.ego2global is None:
                 raise ValueError(f'NuScenesMetric: image {meta.img_id} has no cam2ego / ego2global pose '
                                  '(its CameraMeta)')
-            parts = [p for p in sample.preds.values() if 'boxes3d' in p]
-            boxes = [to_numpy(p.boxes3d, np.float64).reshape(-1, 7) for p in parts]
+            dets = gather_predictions(sample, 'boxes3d', (7,), num_classes, type(self).__name__,
+                                      optional=NUSCENES_OPTIONAL_FIELDS)
             res = dict(img_id=str(meta.img_id), sample_token=token, camera=camera,
-                       cam2ego=poses.cam2ego, ego2global=poses.ego2global,
-                       boxes3d=np.concatenate(boxes) if boxes else np.zeros((0, 7)),
-                       scores=np.concatenate([to_numpy(p.scores, np.float64).reshape(-1) for p in parts]) if parts
-                       else np.zeros(0),
-                       labels=np.concatenate([to_numpy(p.labels, np.int64).reshape(-1) for p in parts]) if parts
-                       else np.zeros(0, np.int64),
-                       velocities=np.concatenate([
-                           to_numpy(p.velocities, np.float64).reshape(-1, 2) if 'velocities' in p
-                           else np.zeros((len(b), 2)) for p, b in zip(parts, boxes)]) if parts else np.zeros((0, 2)),
-                       attr_labels=np.concatenate([
-                           to_numpy(p.attr_labels, np.int64).reshape(-1) if 'attr_labels' in p
-                           else np.full(len(b), -1, np.int64) for p, b in zip(parts, boxes)]) if parts
-                       else np.zeros(0, np.int64))
-            n = len(res['boxes3d'])
-            if not (len(res['scores']) == len(res['labels']) == len(res['velocities'])
-                    == len(res['attr_labels']) == n):
-                raise ValueError(f'image {meta.img_id}: {n} boxes3d, {len(res["scores"])} scores, '
-                                 f'{len(res["labels"])} labels, {len(res["velocities"])} velocities, '
-                                 f'{len(res["attr_labels"])} attr_labels')
-            bad = (res['labels'] < 0) | (res['labels'] >= num_classes)
-            if bad.any():
-                raise ValueError(f'image {meta.img_id}: predicted label(s) {sorted(set(res["labels"][bad].tolist()))} '
-                                 f'are not class indices of the {num_classes} classes')
+                       cam2ego=poses.cam2ego, ego2global=poses.ego2global, **dets)
             res['gt'] = self._camera_gt(sample)
             self.results.append(res)
 
@@ -438,71 +327,9 @@ class NuScenesMetric(BaseMetric):
         for token in preds.sample_tokens:
             for box in preds[token]:
                 box.ego_translation = tuple((np.asarray(box.translation) - ego[token]).tolist())
-        gt = _range_filter(gt, cfg.class_range)
-        preds = _range_filter(preds, cfg.class_range)
+        gt = range_filter(gt, cfg.class_range)
+        preds = range_filter(preds, cfg.class_range)
         metrics, _ = evaluate_eval_boxes(gt, preds, cfg)
         gt_classes = {b.detection_name for b in gt.all}
         return metrics, gt_classes, (f'{len(ego)} samples ({len(images)} images, ground truth from the '
                                      f'samples: {len(gt.all)} boxes in range)')
-
-
-def camera_gt_eval_boxes(images: Sequence[Dict[str, Any]],
-                         class_names: Sequence[str],
-                         merge_dist: float = 0.5,
-                         ego_translation: Optional[Dict[str, np.ndarray]] = None,
-                         attr_names: Sequence[str] = NUSCENES_ATTRIBUTES):
-    """Per-camera ground truth -> devkit ``EvalBoxes`` of ``DetectionBox`` (global frame),
-    one box per object of a sample.
-
-    Args:
-        images: dicts with ``sample_token``, ``cam2ego``, ``ego2global`` and ``gt`` =
-            dict(boxes3d (N, 7) camera frame, labels (N,), velocities (N, 2) (vx, vz) or
-            NaN, attr_labels (N,) index into attr_names (outside = none), ignore (N,) bool).
-        class_names: label -> nuScenes class name; labels outside are dropped.
-        merge_dist: boxes of *different* images of a sample with the same label, sizes
-            equal within 1 mm and centers closer than this (meters) are one object; the
-            first one seen is kept.
-        ego_translation: per sample token, the (3,) global ego position for the boxes'
-            ``ego_translation`` (default: the first image's ``ego2global`` translation).
-        attr_names: attribute label -> name (default :data:`NUSCENES_ATTRIBUTES`).
-    """
-    from nuscenes.eval.common.data_classes import EvalBoxes
-    from nuscenes.eval.detection.data_classes import DetectionBox
-
-    per_sample: Dict[str, List[tuple]] = {}
-    for cam_index, img in enumerate(images):
-        gt = img['gt']
-        keep = (~gt['ignore']) & (gt['labels'] >= 0) & (gt['labels'] < len(class_names))
-        keep &= np.isfinite(gt['boxes3d']).all(axis=1)
-        glob = camera_boxes_to_global(gt['boxes3d'][keep], gt['velocities'][keep], img['cam2ego'],
-                                      img['ego2global'])
-        per_sample.setdefault(img['sample_token'], []).append(
-            (glob, gt['labels'][keep], gt['attr_labels'][keep], np.full(int(keep.sum()), cam_index),
-             img['ego2global'][:3, 3]))
-    out = EvalBoxes()
-    for token, parts in per_sample.items():
-        trans = np.concatenate([p[0].translation for p in parts]).reshape(-1, 3)
-        size = np.concatenate([p[0].size for p in parts]).reshape(-1, 3)
-        rot = np.concatenate([p[0].rotation for p in parts]).reshape(-1, 4)
-        vel = np.concatenate([p[0].velocity for p in parts]).reshape(-1, 2)
-        labels = np.concatenate([p[1] for p in parts])
-        attrs = np.concatenate([p[2] for p in parts])
-        cams = np.concatenate([p[3] for p in parts])
-        ego = parts[0][4] if ego_translation is None else np.asarray(ego_translation[token], np.float64)
-        same = ((cams[:, None] != cams[None, :]) & (labels[:, None] == labels[None, :])
-                & (np.abs(size[:, None] - size[None, :]).max(axis=2) < 1e-3)
-                & (np.linalg.norm(trans[:, None, :2] - trans[None, :, :2], axis=2) < merge_dist))
-        kept = np.zeros(len(labels), bool)
-        for i in range(len(labels)):
-            kept[i] = not (same[i, :i] & kept[:i]).any()
-        boxes = []
-        for i in np.flatnonzero(kept).tolist():
-            attr = attr_names[attrs[i]] if 0 <= attrs[i] < len(attr_names) else ''
-            boxes.append(DetectionBox(sample_token=token, translation=tuple(trans[i].tolist()),
-                                      size=tuple(size[i].tolist()), rotation=tuple(rot[i].tolist()),
-                                      velocity=tuple(vel[i].tolist()),
-                                      ego_translation=tuple((trans[i] - ego).tolist()),
-                                      detection_name=class_names[labels[i]], detection_score=-1.0,
-                                      attribute_name='' if attr == 'None' else attr))  # 'None': info files
-        out.add_boxes(token, boxes)
-    return out

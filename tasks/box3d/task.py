@@ -152,8 +152,7 @@ class Box3DTask(Task):
         try:
             table = mean_size_table(classes, self._mean_size_config)
         except ValueError as err:
-            raise ValueError(f'{type(self).__name__} ({self.name}): {err}; give the missing classes in '
-                             'mean_sizes=dict(name=(l, h, w))') from err
+            raise ValueError(f'{type(self).__name__} ({self.name}): {err}') from err
         super().bind_classes(classes)
         self._mean_sizes = table
 
@@ -232,8 +231,7 @@ class Box3DTask(Task):
         """Per-object camera geometry shared by :meth:`centers` and :meth:`encode`."""
         boxes = self.field_or_nan(gt, 'boxes3d', (7,)).to(torch.float32).reshape(-1, 7)
         usable = torch.isfinite(boxes).all(dim=1) & (boxes[:, 3:6] > 0).all(dim=1)
-        if 'has_boxes3d' in gt:
-            usable &= gt.has_boxes3d
+        usable &= self.annotated_images(gt, 'boxes3d', grid.batch_size)[gt.batch_idx]
         K = self._cam2img_rows(gt, grid, usable)
         usable &= torch.isfinite(K).flatten(1).all(dim=1)
         in_front = usable & (boxes[:, 2] > self.min_depth)
@@ -253,8 +251,7 @@ class Box3DTask(Task):
         if 'bboxes' in gt:
             bb = gt.bboxes.to(torch.float32).reshape(-1, 4) / grid.stride
             has2d = torch.isfinite(bb).all(dim=1) & (bb[:, 2] > bb[:, 0]) & (bb[:, 3] > bb[:, 1])
-            if 'has_bboxes' in gt:
-                has2d &= gt.has_bboxes
+            has2d &= self.annotated_images(gt, 'bboxes', grid.batch_size)[gt.batch_idx]
             rect = torch.where(has2d[:, None], torch.nan_to_num(bb), rect)
         rect = torch.nan_to_num(rect)
         H, W = grid.shape
@@ -304,9 +301,11 @@ class Box3DTask(Task):
             'weight': weight,
         }
         if self.velocity:
-            targets.update(velocity_targets(gt, valid))
+            targets.update(velocity_targets(
+                gt, valid, self.annotated_images(gt, 'velocities', grid.batch_size)[gt.batch_idx]))
         if self.num_attributes:
-            targets.update(attribute_targets(gt, valid, self.num_attributes))
+            targets.update(attribute_targets(
+                gt, valid, self.num_attributes, self.annotated_images(gt, 'attr_labels', grid.batch_size)[gt.batch_idx]))
         return targets
 
     def loss(self, preds: Dict[str, Tensor], targets: Dict[str, Tensor], centers: Centers,

@@ -1,6 +1,6 @@
 """COCO person-keypoints dataset (annotations only; images are read by a transform).
 
-A :class:`~centerx_tasks.box2d.coco_dataset.CocoDetDataset` whose instances also carry
+A :class:`~centerx.data.coco_format.CocoFormatDataset` whose instances also carry
 keypoints. Each item of :meth:`CocoKeypointsDataset.load_data_list` is::
 
     {'img_path': str, 'img_id': int, 'height': int, 'width': int,
@@ -16,7 +16,7 @@ Instances of a selected category whose json category has no ``keypoints`` list g
 all-unlabeled keypoints.
 
 ``metainfo`` holds, besides ``classes``, ``cat_ids``, ``palette`` and ``ann_file``
-(see :class:`~centerx_tasks.box2d.coco_dataset.CocoDetDataset`):
+(see :mod:`centerx.data.coco_format`):
 
 - ``keypoint_names``: tuple of the K names, from the json category's ``keypoints``;
 - ``skeleton``: list of ``[i, j]`` 0-based limbs (the json's ``skeleton`` is 1-based);
@@ -42,8 +42,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.logging import print_log
 
+from centerx.data.coco_format import CocoFormatDataset, is_number
 from centerx.registry import DATASETS
-from centerx_tasks.box2d.coco_dataset import CocoDetDataset, _is_number
 from centerx_tasks.keypoints.coco_meta import (COCO_KEYPOINT_NAMES, COCO_SIGMAS, DEFAULT_SIGMA, derive_flip_pairs,
                                        sided_name)
 
@@ -85,13 +85,13 @@ def check_pairs(pairs: Any, num_keypoints: int, what: str, base: int = 0,
 
 
 @DATASETS.register_module()
-class CocoKeypointsDataset(CocoDetDataset):
+class CocoKeypointsDataset(CocoFormatDataset):
     """Person (or any category) keypoint dataset read from a COCO keypoints json.
 
-    Arguments are those of :class:`~centerx_tasks.box2d.coco_dataset.CocoDetDataset`, except:
+    Arguments are those of :class:`~centerx.data.coco_format.CocoFormatDataset`, except:
 
     Args:
-        metainfo: as for CocoDetDataset, plus optional ``flip_pairs``, ``skeleton``
+        metainfo: as there, plus optional ``flip_pairs``, ``skeleton``
             (0-based), ``sigmas`` and ``keypoint_names`` (see the module docstring).
         generate_if_missing: when ``ann_file`` does not exist, call
             :func:`centerx_tasks.keypoints.synthetic.ensure_synthetic_poses` with these keyword
@@ -105,16 +105,17 @@ class CocoKeypointsDataset(CocoDetDataset):
     """
 
     # ------------------------------------------------------------------ loading
+    def _generate_missing(self) -> None:
+        """Generate the synthetic pose set; error when it did not write ``ann_file``."""
+        from centerx_tasks.keypoints.synthetic import ensure_synthetic_poses
+        kwargs, paths = self._generate(ensure_synthetic_poses)
+        if not os.path.isfile(self.ann_file):
+            raise FileNotFoundError(
+                f'COCO keypoint file {self.ann_file} does not exist, and generate_if_missing '
+                f'{kwargs} made {paths["train_ann_file"]} and {paths["val_ann_file"]} instead')
+
     def _read_json(self) -> dict:
-        """Generate the synthetic pose set if asked and missing, then load (parent)."""
-        ann_file = self.ann_file
-        if not os.path.isfile(ann_file) and self.generate_if_missing is not None:
-            from centerx_tasks.keypoints.synthetic import ensure_synthetic_poses
-            kwargs, paths = self._generate(ensure_synthetic_poses)
-            if not os.path.isfile(ann_file):
-                raise FileNotFoundError(
-                    f'COCO keypoint file {ann_file} does not exist, and generate_if_missing '
-                    f'{kwargs} made {paths["train_ann_file"]} and {paths["val_ann_file"]} instead')
+        """Load (parent) and keep the json for :meth:`load_data_list`."""
         data = super()._read_json()
         self._json_data: Optional[dict] = data
         return data
@@ -206,7 +207,7 @@ class CocoKeypointsDataset(CocoDetDataset):
             raise ValueError(f'{f}: annotation id {aid} (image id {iid}): "keypoints" must be a list '
                              f'of 3 * {k} = {3 * k} numbers [x1, y1, v1, ...], got {got}')
         for pos, v in enumerate(values):
-            if not (_is_number(v) and math.isfinite(v)):
+            if not (is_number(v) and math.isfinite(v)):
                 raise ValueError(f'{f}: annotation id {aid} (image id {iid}): "keypoints" value '
                                  f'{v!r} at position {pos} is not a finite number')
         arr = np.asarray(values, np.float64).reshape(k, 3)
@@ -237,7 +238,7 @@ class CocoKeypointsDataset(CocoDetDataset):
                     continue
                 x, y, w, h = (float(v) for v in ann['bbox'])
                 if not (w > 0 and h > 0 and math.isfinite(x) and math.isfinite(y)):
-                    continue  # the parent skipped it (invalid_box='skip') or raised
+                    continue  # the parent skipped it (on_invalid='skip') or raised
                 kept.append(self._parse_keypoints(ann, cats[ann['category_id']], k))
             instances = item['instances']
             if len(kept) != len(instances['labels']):  # pragma: no cover - parent changed

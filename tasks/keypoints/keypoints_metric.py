@@ -2,15 +2,14 @@
 box AP of the same detections, as one mmengine metric."""
 from __future__ import annotations
 
-import logging
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from pycocotools.coco import COCO
 
+from centerx.evaluation import OptionalField, gather_predictions
+from centerx.evaluation.coco_eval import BOX_METRIC_NAMES, CocoEvalMetric
 from centerx.registry import METRICS
-from centerx.utils import log, to_numpy
-from centerx_tasks.box2d.coco_metric import METRIC_NAMES, CocoBboxMetric
 from centerx_tasks.keypoints.coco_meta import COCO_SIGMAS
 
 #: Keys of the keypoint part, COCOeval ``stats[0:6]`` of ``iouType='keypoints'``
@@ -19,8 +18,17 @@ KPT_METRIC_NAMES: Tuple[str, ...] = ('kpt_AP', 'kpt_AP_50', 'kpt_AP_75', 'kpt_AP
                                      'kpt_AR')
 
 
+def keypoint_extent(keypoints: np.ndarray) -> np.ndarray:
+    """(D, K, 3) keypoints -> (D, 4) xyxy box around their (x, y) (zeros when K = 0): the box
+    of a detection whose head predicts no ``bboxes``."""
+    if keypoints.shape[1] == 0:
+        return np.zeros((len(keypoints), 4))
+    xy = keypoints[:, :, :2]
+    return np.concatenate([xy.min(axis=1), xy.max(axis=1)], axis=1)
+
+
 @METRICS.register_module()
-class CocoKeypointsMetric(CocoBboxMetric):
+class CocoKeypointsMetric(CocoEvalMetric):
     """COCO keypoint AP and box AP of the keypoint detections of each DetSample.
 
     Detections are taken from every head of ``sample.preds`` that decodes
@@ -49,11 +57,12 @@ class CocoKeypointsMetric(CocoBboxMetric):
     dataset categories that define keypoints, 20 detections per image, ground truth
     with ``num_keypoints == 0`` ignored) and ``bbox_mAP``, ``bbox_mAP_50``,
     ``bbox_mAP_75``, ``bbox_mAP_s``, ``bbox_mAP_m``, ``bbox_mAP_l`` (box evaluation,
-    as :class:`~centerx_tasks.box2d.coco_metric.CocoBboxMetric`). Ground-truth annotations
+    as ``CocoBboxMetric`` of the box task). Ground-truth annotations
     without ``num_keypoints`` get the count of their keypoints with ``v > 0``.
     """
 
     default_prefix: Optional[str] = 'coco'
+    prediction_field: Optional[str] = 'keypoints'
     results_suffix: str = 'keypoints'
 
     def __init__(self,
@@ -74,58 +83,19 @@ class CocoKeypointsMetric(CocoBboxMetric):
         scores (D,), category_ids (D,))`` (float64 / int64) in ``self.results``.
 
         Raises:
+            MissingPredictionsError: no head of an image predicts ``keypoints``.
             ValueError: bad shapes, or a predicted label that is not an index into
                 ``cat_ids``.
         """
-        cat_ids = self._cat_ids()
-        if cat_ids is None:
-            raise ValueError('CocoKeypointsMetric needs dataset_meta["cat_ids"] (the COCO category '
-                             'id of each class index); set metric.dataset_meta = dataset.metainfo')
-        lut = np.asarray(cat_ids, np.int64)
+        lut = self._category_lut()
+        boxes = OptionalField(shape=(4,), dtype=np.float64, default=keypoint_extent)
         for sample in data_samples:
-            img_id = sample.meta.img_id
-            img_id = img_id.item() if hasattr(img_id, 'item') else img_id
-            boxes, kpts, scores, labels = [], [], [], []
-            for name, pred in sample.preds.items():
-                if 'keypoints' not in pred:
-                    continue
-                kp = to_numpy(pred.keypoints).astype(np.float64)
-                if kp.ndim != 3 or kp.shape[2] != 3:
-                    raise ValueError(f'image id {img_id}: head {name!r} keypoints must be (D, K, 3) '
-                                     f'(x, y, score), got shape {kp.shape}')
-                if 'bboxes' in pred:
-                    box = to_numpy(pred.bboxes).astype(np.float64).reshape(-1, 4)
-                elif kp.shape[1]:
-                    box = np.concatenate([kp[:, :, :2].min(axis=1), kp[:, :, :2].max(axis=1)], axis=1)
-                else:
-                    box = np.zeros((len(kp), 4))
-                boxes.append(box)
-                kpts.append(kp)
-                scores.append(to_numpy(pred.scores).astype(np.float64).reshape(-1))
-                labels.append(to_numpy(pred.labels).astype(np.int64).reshape(-1))
-            if len({k.shape[1] for k in kpts}) > 1:
-                raise ValueError(f'image id {img_id}: heads predict different numbers of keypoints '
-                                 f'{[k.shape[1] for k in kpts]}')
-            box = np.concatenate(boxes) if boxes else np.zeros((0, 4))
-            kp = np.concatenate(kpts) if kpts else np.zeros((0, 0, 3))
-            score = np.concatenate(scores) if scores else np.zeros(0)
-            label = np.concatenate(labels) if labels else np.zeros(0, np.int64)
-            if not len(box) == len(kp) == len(score) == len(label):
-                raise ValueError(f'image id {img_id}: {len(box)} boxes, {len(kp)} keypoint sets, '
-                                 f'{len(score)} scores and {len(label)} labels')
-            bad = (label < 0) | (label >= len(lut))
-            if bad.any():
-                raise ValueError(f'image id {img_id}: predicted label(s) {sorted(set(label[bad]))} '
-                                 f'are not class indices of the {len(lut)} classes')
-            flat = kp.reshape(kp.shape[0], kp.shape[1] * 3)
-            finite = np.isfinite(box).all(axis=1) & np.isfinite(score) & np.isfinite(flat).all(axis=1)
-            if not finite.all():
-                log(f'CocoKeypointsMetric: image id {img_id}: dropped {int((~finite).sum())} '
-                    'detections with non-finite boxes, keypoints or scores', logging.WARNING)
-                box, flat, score, label = box[finite], flat[finite], score[finite], label[finite]
+            dets = gather_predictions(sample, 'keypoints', (None, 3), len(lut), type(self).__name__,
+                                      optional=dict(bboxes=boxes))
+            box, kp = dets['bboxes'], dets['keypoints']
             xywh = np.concatenate([box[:, :2], box[:, 2:] - box[:, :2]], axis=1)
-            self.results.append(dict(img_id=img_id, bboxes=xywh, keypoints=flat,
-                                     scores=score, category_ids=lut[label]))
+            self.results.append(dict(img_id=self._image_id(sample), bboxes=xywh, keypoints=kp.reshape(len(kp), kp.shape[1] * 3),
+                                     scores=dets['scores'], category_ids=lut[dets['labels']]))
 
     # ---------------------------------------------------------------- evaluation
     def _load_gt(self) -> COCO:
@@ -163,7 +133,7 @@ class CocoKeypointsMetric(CocoBboxMetric):
         return dets
 
     def _metric_names(self) -> Tuple[str, ...]:
-        return KPT_METRIC_NAMES + METRIC_NAMES
+        return KPT_METRIC_NAMES + BOX_METRIC_NAMES
 
     def _evaluate_results(self, gt: COCO, dets: List[dict], img_ids: List[Any],
                           cat_ids: List[int]) -> Dict[str, float]:

@@ -9,7 +9,7 @@ dots a paler shade of their side -- with a little per-person jitter, so left and
 are learnable. 75% of the figures face the camera (their left on the image's right);
 the others are seen from the back: mirrored, and without nose and eyes.
 
-Layout written under ``root`` (the layout of :func:`centerx_tasks.box2d.synthetic.synthetic_paths`)::
+Layout written under ``root`` (the layout of :func:`centerx.data.coco_format.coco_layout_paths`)::
 
     root/train/000001.png ...           RGB images (written as PNG)
     root/val/000001.png ...
@@ -56,8 +56,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from centerx.data.coco_format import coco_layout_paths
 from centerx.data.generated import SHIFT, build_atomically, fixed_point, generator_cli, textured_background
-from centerx_tasks.box2d.synthetic import synthetic_paths
 from centerx_tasks.keypoints.coco_meta import COCO_KEYPOINT_NAMES, COCO_PERSON_CATEGORY, COCO_SKELETON
 
 FORMAT_VERSION = 1
@@ -348,7 +348,7 @@ def ensure_synthetic_poses(root: str, num_train: int = 240, num_val: int = 60,
 
     build_atomically(root, params, write,
                      f'synthetic pose dataset ({num_train} train, {num_val} val images)')
-    return synthetic_paths(root)
+    return coco_layout_paths(root)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

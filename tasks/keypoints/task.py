@@ -129,8 +129,9 @@ class KeypointTask(Task):
             ``kps`` (M, 2K) and ``kps_weight`` (M, 2K); ``kp_cells`` (M, K, 2) int64 integer
             cells, ``kp_offset`` (M, K, 2) and ``kp_weight`` (M, K) of every keypoint;
             ``kp_radius`` (M, 2) int64 and ``kp_inv_cov`` (M, 3): the person's heatmap kernel;
-            ``image_ignored`` (M,) bool: the row's image lacks the ``keypoints`` field (its
-            keypoint heatmap adds no loss).
+            ``image_ignored`` (M,) bool: the row's image lacks the ``keypoints`` field;
+            ``images_unannotated`` (B,) bool: the images lacking it (their keypoint heatmap adds
+            no loss, whether or not they have a row on this head).
         """
         H, W = grid.shape
         kps = self._keypoints(gt)
@@ -141,13 +142,9 @@ class KeypointTask(Task):
         pts = torch.where(finite[..., None], pts, torch.zeros_like(pts))
         on_grid = (pts[..., 0] >= 0) & (pts[..., 0] < W) & (pts[..., 1] >= 0) & (pts[..., 1] < H)
         labeled = finite & on_grid & (torch.nan_to_num(vis) > 0) & centers.valid.view(-1, 1)
-        # rows of images that lack the field (all rows when no image of the batch has it)
-        if 'keypoints' not in gt:
-            image_ignored = torch.ones(M, dtype=torch.bool, device=kps.device)
-        elif 'has_keypoints' in gt:
-            image_ignored = ~gt.has_keypoints.to(torch.bool)
-        else:
-            image_ignored = torch.zeros(M, dtype=torch.bool, device=kps.device)
+        # images that lack the field (all of them when no image of the batch has it)
+        images_unannotated = ~self.annotated_images(gt, 'keypoints', grid.batch_size).to(kps.device)
+        image_ignored = images_unannotated[gt.batch_idx]
         labeled &= ~image_ignored.view(-1, 1)
         pts = torch.where(labeled[..., None], pts, torch.zeros_like(pts))
         index = centers.cell_index(grid)  # the (clamped) peak cell that the decoder reads
@@ -165,7 +162,7 @@ class KeypointTask(Task):
             'kp_radius': kernel.radius.to(kps.device),
             'kp_inv_cov': kernel.inv_cov.to(kps.device),
             'image_ignored': image_ignored,
-            'images_lacking': self.images_lacking(gt, 'keypoints', grid.batch_size),
+            'images_unannotated': images_unannotated,
         }
 
     def render_heatmap(self, targets: Dict[str, Tensor], centers: Centers, grid: Grid,
@@ -188,10 +185,7 @@ class KeypointTask(Task):
         H, W = grid.shape
         B = grid.batch_size
         ignore = torch.zeros(B, H, W, dtype=torch.bool, device=device)
-        missing = torch.zeros(B, dtype=torch.bool, device=device)
-        missing[centers.batch_idx[targets['image_ignored']].to(device)] = True
-        if 'images_lacking' in targets:  # (B,): also images without any row of this head
-            missing |= targets['images_lacking'].to(device)
+        missing = targets['images_unannotated'].to(device)  # (B,): also images without a row on this head
         ign = centers.ignore.to(device)
         if bool(ign.any()):
             xy, half = centers.xy[ign].to(device), centers.sizes[ign].to(device) / 2
@@ -289,11 +283,11 @@ class KeypointTask(Task):
     def example_gt(self, num: int, image_shape, generator: torch.Generator) -> Dict[str, Tensor]:
         """Persons side by side (one column of the image each), every keypoint labeled, inside its
         box and in a cell of its own (two joints in one 4-px cell would share a sub-cell offset,
-        the documented limit of the shared ``kp_offset`` map): joints sit on an 8-px lattice,
-        jittered by at most 0.8 px, so they stay over 4 px apart even when a test resizes the
-        image by 0.6."""
+        the documented limit of the shared ``kp_offset`` map): joints sit at the centers of a
+        4-px lattice, jittered by at most 0.2 px, so they are over 3.6 px apart along x or y and
+        stay in separate cells when a test upscales the image by 1.25 (the letterbox round trip)."""
         H, W = image_shape
-        cell = 8.0
+        cell = 4.0
         col_w = W / max(num, 1)
         cols, rows = int(col_w // cell) - 1, int(H * 0.75 // cell)
         if num and cols * rows < self.num_keypoints:
@@ -302,7 +296,7 @@ class KeypointTask(Task):
         for i in range(num):
             x0, y0 = math.ceil(i * col_w / cell) * cell, math.ceil(H * 0.1 / cell) * cell  # cell-aligned
             picks = torch.randperm(cols * rows, generator=generator)[:self.num_keypoints]
-            jitter = (torch.rand(self.num_keypoints, 2, generator=generator) - 0.5) * 0.2 * cell
+            jitter = (torch.rand(self.num_keypoints, 2, generator=generator) - 0.5) * 0.1 * cell
             xy = torch.stack([x0 + (picks % cols + 0.5) * cell, y0 + (picks // cols + 0.5) * cell], 1) + jitter
             kpts.append(torch.cat([xy, torch.full((self.num_keypoints, 1), 2.0)], dim=1))
             boxes.append(torch.tensor([x0, y0, x0 + cols * cell, y0 + rows * cell]))

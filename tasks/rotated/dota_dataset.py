@@ -18,11 +18,12 @@ from __future__ import annotations
 import logging
 import os
 import struct
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from centerx.data import DetBaseDataset
+from centerx.data.base_dataset import resolve_on_invalid
 from centerx.registry import DATASETS
 from centerx.utils import log
 
@@ -80,9 +81,10 @@ class DotaDataset(DetBaseDataset):
             the version's list (any class names: e.g. a subset of DOTA's, or the
             synthetic data's). Objects of other DOTA classes are dropped (counted in
             ``self.num_dropped_objects``); unknown names are malformed lines.
-        on_error: malformed label lines: ``'raise'`` (error naming file and line) or
+        on_invalid: malformed label lines: ``'raise'`` (error naming file and line) or
             ``'skip'`` (dropped; counted in ``self.num_skipped_lines`` and logged per
             file and in total).
+        on_error: deprecated name of ``on_invalid``.
         difficult_as_ignore: keep difficult objects flagged ``ignore=True``; False
             keeps them as ordinary objects (``ignore`` all False).
         filter_cfg: ``dict(filter_empty_gt=bool, min_size=int)``, not applied in
@@ -95,12 +97,13 @@ class DotaDataset(DetBaseDataset):
         generate_if_missing: when the image folder does not exist, call
             :func:`centerx_tasks.rotated.synthetic.ensure_synthetic_dota` with these keyword
             arguments first (``root`` defaults to ``data_root``).
-        Other arguments: see :class:`mmengine.dataset.BaseDataset`.
+        **kwargs: the other options of :class:`mmengine.dataset.BaseDataset` (``indices``,
+            ``serialize_data``, ``pipeline``, ``test_mode``, ``lazy_init``, ``max_refetch``).
 
     Raises:
         FileNotFoundError: the image folder does not exist (message: where it looked and
             how to get DOTA), or a label file is missing (see ``allow_missing_labels``).
-        DotaLabelError: malformed label line with ``on_error='raise'``.
+        DotaLabelError: malformed label line with ``on_invalid='raise'``.
     """
 
     def __init__(self,
@@ -108,26 +111,20 @@ class DotaDataset(DetBaseDataset):
                  data_prefix: Optional[Dict[str, str]] = None,
                  version: str = 'v1.0',
                  metainfo: Optional[Mapping] = None,
-                 on_error: str = 'raise',
+                 on_invalid: str = 'raise',
                  difficult_as_ignore: bool = True,
                  filter_cfg: Optional[Dict[str, Any]] = None,
                  img_suffixes: Sequence[str] = ('.png', '.jpg', '.tif', '.bmp'),
                  allow_missing_labels: bool = False,
                  generate_if_missing: Optional[Dict[str, Any]] = None,
-                 indices: Optional[Union[int, Sequence[int]]] = None,
-                 serialize_data: bool = True,
-                 pipeline: Sequence[Union[dict, Callable]] = (),
-                 test_mode: bool = False,
-                 lazy_init: bool = False,
-                 max_refetch: int = 1000) -> None:
+                 on_error: Optional[str] = None,
+                 **kwargs: Any) -> None:
         if version not in CLASSES_OF_VERSION:
             raise ValueError(f'version must be one of {sorted(CLASSES_OF_VERSION)}, got {version!r}')
-        if on_error not in ('raise', 'skip'):
-            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.on_invalid = resolve_on_invalid(type(self).__name__, on_invalid, on_error=on_error)
         prefix = dict(img='images/', ann='labelTxt/')
         prefix.update(data_prefix or {})
         self.version = version
-        self.on_error = on_error
         self.difficult_as_ignore = bool(difficult_as_ignore)
         self.img_suffixes = tuple(s.lower() for s in img_suffixes)
         self.allow_missing_labels = bool(allow_missing_labels)
@@ -135,9 +132,7 @@ class DotaDataset(DetBaseDataset):
         self.num_skipped_lines = 0
         self.num_dropped_objects = 0
         super().__init__(ann_file='', metainfo=metainfo, data_root=data_root, data_prefix=prefix,
-                         filter_cfg=filter_cfg, indices=indices, serialize_data=serialize_data,
-                         pipeline=list(pipeline), test_mode=test_mode, lazy_init=lazy_init,
-                         max_refetch=max_refetch)
+                         filter_cfg=filter_cfg, **kwargs)
 
     # ------------------------------------------------------------------ folders
     @property
@@ -195,7 +190,7 @@ class DotaDataset(DetBaseDataset):
     def _read_labels(self, label_path: str, num_classes: int,
                      parse_classes: Tuple[str, ...]) -> Tuple[Dict[str, np.ndarray], int]:
         """Instances of one label file and its number of skipped lines."""
-        parsed = parse_dota_label_file(label_path, parse_classes, on_error=self.on_error)
+        parsed = parse_dota_label_file(label_path, parse_classes, on_invalid=self.on_invalid)
         if parsed.skipped:
             shown = '; '.join(f'line {n}: {why}' for n, why in parsed.skipped[:5])
             log(f'{label_path}: skipped {len(parsed.skipped)} malformed line(s): {shown}'

@@ -84,7 +84,7 @@ class DotaLabelFile:
         image_source: value of the ``imagesource:`` header, or None.
         gsd: ground sample distance from the ``gsd:`` header, or None.
         skipped: ``(line_number, reason)`` for each malformed line skipped with
-            ``on_error='skip'`` (1-based line numbers).
+            ``on_invalid='skip'`` (1-based line numbers).
     """
 
     polys: np.ndarray
@@ -148,7 +148,7 @@ def _parse_object(tokens: list[str], class_index: dict[str, int]) -> tuple[list[
 def parse_dota_label_file(
     path: PathLike,
     classes: Sequence[str] = DOTA_V1_CLASSES,
-    on_error: Literal["raise", "skip"] = "raise",
+    on_invalid: Literal["raise", "skip"] = "raise",
 ) -> DotaLabelFile:
     """Parse a DOTA ``labelTxt`` file.
 
@@ -158,7 +158,7 @@ def parse_dota_label_file(
     Args:
         path: the ``.txt`` file.
         classes: class names; ``labels`` are indices into this list.
-        on_error: ``'raise'`` raises :class:`DotaLabelError` on the first
+        on_invalid: ``'raise'`` raises :class:`DotaLabelError` on the first
             malformed line; ``'skip'`` records ``(line_number, reason)`` in
             ``skipped`` and continues (the caller should log / count them).
 
@@ -168,10 +168,10 @@ def parse_dota_label_file(
     Raises:
         DotaLabelError: malformed line (wrong field count, non-numeric or
             non-finite coordinate, unknown class, difficult not in {0, 1, 2},
-            bad gsd value) with ``on_error='raise'``.
+            bad gsd value) with ``on_invalid='raise'``.
     """
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    if on_invalid not in ("raise", "skip"):
+        raise ValueError(f"on_invalid must be 'raise' or 'skip', got {on_invalid!r}")
     class_index = {name: i for i, name in enumerate(classes)}
     headers: dict[str, Union[str, float, None]] = {}
     coords: list[list[float]] = []
@@ -195,7 +195,7 @@ def parse_dota_label_file(
                     continue
                 poly, label, diff = _parse_object(tokens, class_index)
             except ValueError as err:
-                if on_error == "raise":
+                if on_invalid == "raise":
                     raise DotaLabelError(path, line_number, line, str(err)) from None
                 skipped.append((line_number, str(err)))
                 continue

@@ -8,8 +8,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.evaluator import BaseMetric
 
+from centerx.evaluation import gather_predictions
 from centerx.registry import METRICS
-from centerx.utils import log, to_numpy
+from centerx.utils import log
 
 from .dota_eval import eval_dota, group_detections
 from .dota_labels import DOTA_V15_CLASSES, parse_dota_label_file
@@ -50,6 +51,8 @@ class DotaMetric(BaseMetric):
     """
 
     default_prefix: Optional[str] = 'dota'
+    #: the prediction field evaluated (checked against the model's tasks before a run)
+    prediction_field: Optional[str] = 'polygons'
 
     def __init__(self,
                  iou_thr: float = 0.5,
@@ -89,29 +92,14 @@ class DotaMetric(BaseMetric):
         float64, labels (D,) int64)`` in ``self.results``.
 
         Raises:
+            MissingPredictionsError: no head of an image predicts ``polygons``.
             ValueError: lengths disagree or a label is not a class index.
         """
         num_classes = len(self._classes())
         for sample in data_samples:
-            img_id = str(sample.meta.img_id)
-            preds = sample.predictions_with('polygons')
-            polys = to_numpy(preds.polygons).astype(np.float64).reshape(-1, 8) if 'polygons' in preds \
-                else np.zeros((0, 8))
-            scores = to_numpy(preds.scores).astype(np.float64).reshape(-1)
-            labels = to_numpy(preds.labels).astype(np.int64).reshape(-1)
-            if not len(polys) == len(scores) == len(labels):
-                raise ValueError(f'image {img_id}: {len(polys)} polygons, {len(scores)} scores and '
-                                 f'{len(labels)} labels')
-            bad = (labels < 0) | (labels >= num_classes)
-            if bad.any():
-                raise ValueError(f'image {img_id}: predicted label(s) {sorted(set(labels[bad].tolist()))} '
-                                 f'are not class indices of the {num_classes} classes')
-            finite = np.isfinite(polys).all(axis=1) & np.isfinite(scores)
-            if not finite.all():
-                log(f'DotaMetric: image {img_id}: dropped {int((~finite).sum())} detections with '
-                    'non-finite polygons or scores', logging.WARNING)
-                polys, scores, labels = polys[finite], scores[finite], labels[finite]
-            self.results.append(dict(img_id=img_id, polygons=polys, scores=scores, labels=labels))
+            dets = gather_predictions(sample, 'polygons', (8,), num_classes, type(self).__name__)
+            self.results.append(dict(img_id=str(sample.meta.img_id), polygons=dets['polygons'],
+                                     scores=dets['scores'], labels=dets['labels']))
 
     # ---------------------------------------------------------------- evaluation
     def _read_gt(self, ann_dir: str, image_ids: Sequence[str], classes: Tuple[str, ...]) -> Dict[str, GtArrays]:
@@ -126,7 +114,7 @@ class DotaMetric(BaseMetric):
             path = os.path.join(ann_dir, f'{image_id}.txt')
             if not os.path.isfile(path):
                 raise FileNotFoundError(f'DotaMetric: no ground truth {path} for evaluated image {image_id!r}')
-            parsed = parse_dota_label_file(path, parse_classes, on_error='skip')
+            parsed = parse_dota_label_file(path, parse_classes, on_invalid='skip')
             skipped += len(parsed.skipped)
             keep = parsed.labels < len(classes)
             gts[image_id] = (parsed.polys[keep], parsed.labels[keep], parsed.difficult[keep])

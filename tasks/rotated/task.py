@@ -81,8 +81,7 @@ class RotatedBoxTask(Task):
         cx, cy = rboxes[:, 0], rboxes[:, 1]
         visible = (finite & (rboxes[:, 2] > 0) & (rboxes[:, 3] > 0)
                    & (cx >= 0) & (cx < W) & (cy >= 0) & (cy < H))
-        if 'has_polygons' in gt:
-            visible &= gt.has_polygons
+        visible &= self.annotated_images(gt, 'polygons', grid.batch_size)[gt.batch_idx]
         ignore = gt.ignore.to(torch.bool) & visible
         return Centers(batch_idx=gt.batch_idx, labels=gt.labels, xy=rboxes[:, :2], sizes=rboxes[:, 2:4],
                        valid=visible & ~ignore, ignore=ignore, angles=rboxes[:, 4])

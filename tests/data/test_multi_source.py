@@ -83,8 +83,9 @@ def test_packed_samples_carry_union_labels_and_their_source(sources):
     assert set(sample.gt.keys()) == {'bboxes', 'labels', 'ignore'}
     assert sample.meta.extras['source'] == 'b'
     assert sample.meta.extras['source_index'] == 2 and sample.meta.extras['dataset_index'] == 4
-    assert sample.meta.extras['annotated_labels'] == (0, 2)
+    assert sample.annotated_labels == (0, 2) and 'annotated_labels' not in sample.meta.extras
     assert ds[0]['data_samples'].meta.extras['source'] == 'a'
+    assert ds[0]['data_samples'].annotated_labels == (1, 2)
     assert ds[0]['data_samples'].gt.labels.tolist() == [1, 2]
 
 
@@ -92,6 +93,7 @@ def test_unpacked_items_are_remapped_too(sources):
     ds = build(sources, classes=UNION)  # no pipeline: the items are the data_info dicts
     item = ds[3]
     assert item['source'] == 'b' and item['source_index'] == 1 and item['dataset_index'] == 3
+    assert item['annotated_labels'] == (0, 2)
     assert item['instances']['labels'].tolist() == [0]
     assert item['metainfo']['classes'] == ('bird', 'dog')  # the source's own metainfo for its pipeline
 

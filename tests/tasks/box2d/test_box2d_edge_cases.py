@@ -14,12 +14,13 @@ import torch
 from mmengine.structures import InstanceData
 
 import centerx_tasks.box2d  # noqa: F401  (registers the task, dataset and metric)
-import centerx_tasks.box2d.coco_dataset as coco_dataset_module
+import centerx.data.coco_format as coco_format_module
 from centerx.data.transforms import CenterAffine, LoadImage, PackDetInputs
 from centerx.losses import penalty_reduced_focal_loss
 from centerx.models import CenterNet
 from centerx.structures import DetSample, ImageMeta
-from centerx.task import Grid, concat_instances
+from centerx.models.loss_groups import LossGroup
+from centerx.task import Grid, Task, concat_instances
 from centerx_tasks.box2d.coco_dataset import CocoDetDataset
 
 
@@ -172,18 +173,18 @@ def _coco_with_bad_boxes(tmp_path: Path) -> str:
     return str(path)
 
 
-def test_dataset_invalid_box_error_names_the_record(tmp_path: Path) -> None:
+def test_dataset_on_invalid_raise_names_the_record(tmp_path: Path) -> None:
     ann_file = _coco_with_bad_boxes(tmp_path)
     with pytest.raises(ValueError) as info:
-        CocoDetDataset(ann_file=ann_file, invalid_box='error')
+        CocoDetDataset(ann_file=ann_file, on_invalid='raise')
     msg = str(info.value)
     assert 'annotation id 12' in msg and 'image id 1' in msg and 'bad.json' in msg
 
 
-def test_dataset_invalid_box_skip_counts(tmp_path: Path, monkeypatch) -> None:
+def test_dataset_on_invalid_skip_counts(tmp_path: Path, monkeypatch) -> None:
     logs: List[str] = []
-    monkeypatch.setattr(coco_dataset_module, 'print_log', lambda msg, *a, **k: logs.append(msg))
-    ds = CocoDetDataset(ann_file=_coco_with_bad_boxes(tmp_path), invalid_box='skip')
+    monkeypatch.setattr(coco_format_module, 'print_log', lambda msg, *a, **k: logs.append(msg))
+    ds = CocoDetDataset(ann_file=_coco_with_bad_boxes(tmp_path), on_invalid='skip')
     assert ds.num_skipped_boxes == 4
     boxes = [ds.get_data_info(i)['instances']['bboxes'].tolist() for i in range(len(ds))]
     assert boxes == [[[5, 5, 15, 15]], [[30, 30, 38, 39]]]
@@ -290,7 +291,7 @@ def test_crowd_object_gives_no_positive_and_masks_its_neighbourhood() -> None:
     losses = head.loss(model._forward(inputs)['objects'], gt, grid)
     masked = penalty_reduced_focal_loss(logits, heat, ignore=ignore)
     unmasked = penalty_reduced_focal_loss(logits, heat)
-    assert losses['loss_heatmap'].item() == pytest.approx(masked.item(), rel=1e-6)
+    assert losses[LossGroup('objects')]['heatmap'].item() == pytest.approx(masked.item(), rel=1e-6)
     assert masked.item() < unmasked.item()
     assert head.tasks['box2d'].encode(gt, centers, grid)['weight'].tolist() == [1.0, 0.0, 0.0]
 
@@ -305,7 +306,7 @@ def test_crowd_overlapping_object_keeps_its_positive() -> None:
     assert ignore[0, 0].sum() > 0
 
 
-# ------------------------------------------------------------------------------ has_bboxes
+# ------------------------------------------------------------------------------ images without bboxes
 def test_rows_of_samples_without_bboxes_are_invalid() -> None:
     model = build_model(('a', 'b'))
     inputs = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
@@ -313,7 +314,7 @@ def test_rows_of_samples_without_bboxes_are_invalid() -> None:
     no_boxes = DetSample(meta=ImageMeta(img_id=2, img_path='', ori_shape=(64, 64), img_shape=(64, 64)),
                          gt=InstanceData(labels=torch.tensor([1, 0, 1]), ignore=torch.tensor([False, True, False])))
     gt = concat_instances([with_boxes.gt, no_boxes.gt], model.label_map('objects'))
-    assert gt.has_bboxes.tolist() == [True, True, False, False, False]
+    assert Task.annotated_images(gt, 'bboxes', 2).tolist() == [True, False]
     assert torch.isnan(gt.bboxes[2:]).all()
     grid = grid_of(model, inputs)
     _, centers, heat, ignore = perfect(model, [with_boxes, no_boxes], grid)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import centerx.data.base_dataset as base_dataset_module
-import centerx_tasks.box2d.coco_dataset as coco_dataset_module
+import centerx.data.coco_format as coco_format_module
 from centerx.registry import DATASETS
 from centerx_tasks.box2d.coco_dataset import CocoDetDataset
 
@@ -40,7 +40,7 @@ def write(path: Path, data) -> str:
 @pytest.fixture
 def logs(monkeypatch) -> List[str]:
     messages: List[str] = []
-    monkeypatch.setattr(coco_dataset_module, 'print_log', lambda msg, *a, **k: messages.append(msg))
+    monkeypatch.setattr(coco_format_module, 'print_log', lambda msg, *a, **k: messages.append(msg))
     monkeypatch.setattr(base_dataset_module, 'log', lambda msg, *a, **k: messages.append(msg))  # filter_data
     return messages
 
@@ -144,7 +144,7 @@ def test_unknown_image(tmp_path: Path) -> None:
 def test_bbox_not_four_finite_numbers(tmp_path: Path, box) -> None:
     ann = bad(tmp_path, lambda d: d['annotations'][0].update(bbox=box))
     with pytest.raises(ValueError, match=re.escape(ann) + r'.*annotation id 1 \(image id 10\).*4 finite'):
-        CocoDetDataset(ann_file=ann, invalid_box='skip')
+        CocoDetDataset(ann_file=ann, on_invalid='skip')
 
 
 def test_degenerate_box_error(tmp_path: Path) -> None:
@@ -159,13 +159,30 @@ def test_degenerate_box_skip(tmp_path: Path, logs: List[str]) -> None:
         d['annotations'][0]['bbox'] = [5, 5, 3, -1]
         d['annotations'][3]['bbox'] = [float('nan'), 5, 3, 3]
     ann = bad(tmp_path, mutate)
-    ds = CocoDetDataset(ann_file=ann, invalid_box='skip')
+    ds = CocoDetDataset(ann_file=ann, on_invalid='skip')
     assert ds.num_skipped_boxes == 2
     assert any('skipped 2' in m and re.search(r'\[1, 4\]', m) for m in logs)
     np.testing.assert_array_equal(ds.get_data_info(0)['instances']['labels'], [1, 0])
     assert ds.get_data_info(2)['instances']['bboxes'].shape == (0, 4)
-    with pytest.raises(ValueError, match="'error' or 'skip'"):
-        CocoDetDataset(ann_file=ann, invalid_box='clip')
+    with pytest.raises(ValueError, match="CocoDetDataset: on_invalid must be 'raise' or 'skip', got 'clip'"):
+        CocoDetDataset(ann_file=ann, on_invalid='clip')
+
+
+def test_deprecated_invalid_box_keyword_still_works_and_warns(tmp_path: Path) -> None:
+    ann = bad(tmp_path, lambda d: d['annotations'][3].update(bbox=[5, 5, 0, 3]))
+    with pytest.warns(DeprecationWarning, match=r"CocoDetDataset\(invalid_box='skip'\) is deprecated; use on_invalid"):
+        assert CocoDetDataset(ann_file=ann, invalid_box='skip').num_skipped_boxes == 1
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match='annotation id 4'):
+        CocoDetDataset(ann_file=ann, invalid_box='error')
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match='disagree'):
+        CocoDetDataset(ann_file=ann, on_invalid='skip', invalid_box='error')
+
+
+def test_base_dataset_options_pass_through(tmp_path: Path) -> None:
+    ann = bad(tmp_path, lambda d: None)
+    lazy = CocoDetDataset(ann_file=ann, lazy_init=True, max_refetch=7, serialize_data=False)
+    assert not lazy._fully_initialized and lazy.max_refetch == 7 and lazy.serialize_data is False
+    assert len(CocoDetDataset(ann_file=ann, indices=2)) == 2
 
 
 def test_generate_if_missing(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from mmengine.structures import InstanceData
 from pycocotools.coco import COCO
 
 import centerx_tasks.box2d  # noqa: F401  (registers the metric)
+from centerx.evaluation import MissingPredictionsError
 from centerx.registry import METRICS
 from centerx.structures import DetSample, ImageMeta
 from centerx_tasks.box2d.coco_dataset import CocoDetDataset
@@ -117,15 +118,28 @@ def test_class_subset_restricts_categories(tmp_path: Path) -> None:
 
 
 def test_no_detections(dataset: CocoDetDataset) -> None:
-    empty = [DetSample(meta=ImageMeta(img_id=i, img_path='', ori_shape=(300, 400))) for i in (1, 2, 3)]
+    empty = [sample(i, np.zeros((0, 4)), []) for i in (1, 2, 3)]
     metrics = evaluate(dataset, empty)
     assert all(metrics[f'coco/{n}'] == 0.0 for n in METRIC_NAMES)
+
+
+def test_predictions_without_boxes_raise_instead_of_ap_zero(dataset: CocoDetDataset) -> None:
+    """A model with no box task (or results that lost the field) is an error, not AP 0."""
+    metric = CocoBboxMetric()
+    metric.dataset_meta = dataset.metainfo
+    no_heads = DetSample(meta=ImageMeta(img_id=1, img_path='', ori_shape=(300, 400)))
+    polygons_only = DetSample(meta=no_heads.meta, preds={'rot': InstanceData(
+        polygons=torch.zeros(1, 8), scores=torch.ones(1), labels=torch.zeros(1, dtype=torch.long))})
+    for bad in (no_heads, polygons_only):
+        with pytest.raises(MissingPredictionsError, match=r"CocoBboxMetric: image 1 has no predictions of 'bboxes'"):
+            metric.process(None, [bad])
+    assert metric.results == []
 
 
 def test_unknown_label_raises(dataset: CocoDetDataset) -> None:
     metric = CocoBboxMetric()
     metric.dataset_meta = dataset.metainfo
-    with pytest.raises(ValueError, match=r'image id 1: predicted label\(s\) \[3\]'):
+    with pytest.raises(ValueError, match=r'image 1: predicted label\(s\) \[3\]'):
         metric.process(None, [sample(1, [[0, 0, 5, 5], [1, 1, 4, 4]], [0, 3])])
     with pytest.raises(ValueError, match='label'):
         metric.process(None, [sample(1, [[0, 0, 5, 5]], [-1])])

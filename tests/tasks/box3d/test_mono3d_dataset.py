@@ -16,8 +16,8 @@ from pyquaternion import Quaternion
 from centerx.data.transforms.loading import LoadImage
 from centerx.registry import DATASETS
 from centerx_tasks.box3d.camera_meta import CameraMeta
-from centerx_tasks.box3d.mono3d_dataset import (NUSCENES_ATTRIBUTES, NUSCENES_CLASSES, NuScenesMono3DDataset,
-                                        box3d_corners, corners_enclosing_boxes, pose_matrix, project_points)
+from centerx_tasks.box3d.mono3d_dataset import NUSCENES_ATTRIBUTES, NUSCENES_CLASSES, NuScenesMono3DDataset
+from centerx_tasks.box3d.mono3d_geometry import box3d_corners, corners_enclosing_boxes, pose_matrix, project_points
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / '..' / 'shared' / 'fixtures' / 'nuscenes'
@@ -237,3 +237,16 @@ def test_constants_agree_with_the_package() -> None:
     assert NUSCENES_CLASSES == class_stats.NUSCENES_CLASSES
     assert NUSCENES_ATTRIBUTES == class_stats.NUSCENES_ATTRIBUTES
     assert {k: v or '' for k, v in DEFAULT_ATTRIBUTE.items()} == class_stats.DEFAULT_ATTRIBUTES
+
+
+def test_on_invalid_skip_drops_degenerate_boxes_and_the_old_keyword_warns(coco_json, tmp_path) -> None:
+    data = copy.deepcopy(coco_json)
+    data['annotations'][5].update(bbox=[0, 0, 0, 5])
+    path = tmp_path / 'bad.json'
+    path.write_text(json.dumps(data))
+    ds = NuScenesMono3DDataset(ann_file=str(path), on_invalid='skip', lazy_init=True)
+    assert not ds._fully_initialized  # BaseDataset options pass through
+    ds.full_init()
+    assert ds.num_skipped_boxes == 1
+    with pytest.warns(DeprecationWarning, match=r"NuScenesMono3DDataset\(invalid_box='skip'\) is deprecated"):
+        assert NuScenesMono3DDataset(ann_file=str(path), invalid_box='skip').num_skipped_boxes == 1

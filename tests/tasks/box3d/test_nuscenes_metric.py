@@ -14,6 +14,7 @@ from pyquaternion import Quaternion
 
 from centerx.registry import METRICS
 from centerx.structures import DetSample, ImageMeta
+from centerx_tasks.box3d import nuscenes_devkit as nd
 from centerx_tasks.box3d import nuscenes_metric as nm
 from centerx_tasks.box3d.camera_meta import CameraMeta
 from centerx_tasks.box3d.nuscenes_metric import NuScenesMetric
@@ -309,10 +310,10 @@ def test_fixture_ground_truth_deduplication(keyframe: dict, exact_poses: bool) -
     metric.process({}, fixture_samples(keyframe, exact_poses))
     images = metric.results
     ego = {images[0]['sample_token']: images[0]['ego2global'][:3, 3]}
-    boxes = nm.camera_gt_eval_boxes(images, MMDET3D_NUSCENES_CLASSES, 0.5, ego)
+    boxes = nd.camera_gt_eval_boxes(images, MMDET3D_NUSCENES_CLASSES, 0.5, ego)
     n_camera = sum(int((~r['gt']['ignore']).sum()) for r in images)
     assert (n_camera, len(boxes.all)) == (84, 68)
-    assert len(nm.camera_gt_eval_boxes(images, MMDET3D_NUSCENES_CLASSES, 1e-3, ego).all) == (
+    assert len(nd.camera_gt_eval_boxes(images, MMDET3D_NUSCENES_CLASSES, 1e-3, ego).all) == (
         68 if exact_poses else 84)
 
 

@@ -16,11 +16,12 @@ from nuscenes.utils.geometry_utils import view_points
 from pyquaternion import Quaternion
 
 from centerx_tasks.box3d import nuscenes_results as nr
+from centerx_tasks.box3d import nuscenes_submission as ns
 from centerx_tasks.box3d.nuscenes_results import (MMDET3D_NUSCENES_CLASSES, NUSCENES_ATTRIBUTES, NUSCENES_CLASSES,
                                           CameraDetections, camera_boxes_to_devkit_boxes,
                                           camera_boxes_to_global, camera_ego2global, camera_to_global,
-                                          from_detection_results, global_to_camera_boxes,
-                                          quaternion_to_yaw, split_img_id, to_detection_results)
+                                          global_to_camera_boxes, quaternion_to_yaw, split_img_id)
+from centerx_tasks.box3d.nuscenes_submission import from_detection_results, to_detection_results
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURE = REPO / '..' / 'shared' / 'fixtures' / 'nuscenes' / 'demo' / 'n015-2018-07-24-11-22-45+0800.pkl'
@@ -286,7 +287,7 @@ def test_attribute_names_default_and_valid() -> None:
 
 def test_cap_at_500_keeps_the_best_and_logs(monkeypatch: pytest.MonkeyPatch) -> None:
     messages: List[str] = []
-    monkeypatch.setattr(nr, '_log', lambda msg, level=None: messages.append(msg))
+    monkeypatch.setattr(ns, '_log', lambda msg, level=None: messages.append(msg))
     rng = np.random.default_rng(4)
     dets = _detections(rng, 'tok', 6, 100)
     all_scores = np.sort(np.concatenate([d.scores for d in dets]))[::-1]
@@ -316,7 +317,7 @@ def test_merge_cameras_and_optional_cross_camera_nms() -> None:
 
 def test_class_range_nonfinite_and_nan_velocity(monkeypatch: pytest.MonkeyPatch) -> None:
     messages: List[str] = []
-    monkeypatch.setattr(nr, '_log', lambda msg, level=None: messages.append(msg))
+    monkeypatch.setattr(ns, '_log', lambda msg, level=None: messages.append(msg))
     boxes = np.array([[0, 0, 10, 1, 1, 1, 0], [0, 0, 45, 1, 1, 1, 0], [0, 0, 45, 1, 1, 1, 0],
                       [np.nan, 0, 5, 1, 1, 1, 0], [0, 0, 5, 1, 0, 1, 0]], np.float64)
     labels = np.array([NUSCENES_CLASSES.index('car'), NUSCENES_CLASSES.index('car'),

@@ -15,7 +15,8 @@ from pyquaternion import Quaternion
 
 from centerx.data.transforms.loading import LoadImage
 from centerx_tasks.box3d.camera_meta import CameraMeta
-from centerx_tasks.box3d.mono3d_dataset import BOX_FACES, NUSCENES_CLASSES, NuScenesMono3DDataset
+from centerx_tasks.box3d.mono3d_dataset import NUSCENES_CLASSES, NuScenesMono3DDataset
+from centerx_tasks.box3d.mono3d_geometry import BOX_FACES
 from centerx_tasks.box3d.synthetic import CLASS_SPECS, FRONT_HUE, ensure_synthetic_box3d
 
 KWARGS = dict(num_train=8, num_val=3, image_size=(128, 224), seed=5, max_objects=8, empty_every=4)

@@ -121,10 +121,10 @@ def test_samples_carry_metainfo(tmp_path: Path) -> None:
     assert item['instances']['keypoints'].shape == (2, K, 3)
 
 
-def test_filter_and_invalid_box_skip_keep_keypoints_aligned(tmp_path: Path) -> None:
+def test_filter_and_on_invalid_skip_keep_keypoints_aligned(tmp_path: Path) -> None:
     data = copy.deepcopy(GT)
     data['annotations'][1]['bbox'] = [100, 50, 0, 30]  # degenerate
-    ds = build(write(tmp_path / 'kp.json', data), invalid_box='skip', filter_cfg=dict(filter_empty_gt=True))
+    ds = build(write(tmp_path / 'kp.json', data), on_invalid='skip', filter_cfg=dict(filter_empty_gt=True))
     assert ds.num_skipped_boxes == 1 and len(ds) == 2
     inst = ds.get_data_info(0)['instances']
     assert inst['keypoints'].shape == (1, K, 3) and inst['keypoints'][0, 0, 0] == 30.5

@@ -183,7 +183,7 @@ def test_images_without_keypoints_and_crowds_add_no_heatmap_loss() -> None:
     c = InstanceData(bboxes=torch.tensor([[8.0, 8.0, 40.0, 40.0]]), labels=torch.tensor([0]),
                      ignore=torch.tensor([True]), keypoints=torch.zeros(1, 2, 3))  # a crowd
     gt = concat_instances([a, b, c])
-    assert gt.has_keypoints.tolist() == [True, False, True]
+    assert task.annotated_images(gt, 'keypoints', 3).tolist() == [True, False, True]
     centers, t = encode(task, gt, grid)
     assert t['kp_weight'].tolist() == [[1, 1], [0, 0], [0, 0]]
     preds = _preds(task, grid)

@@ -13,6 +13,7 @@ import torch
 from mmengine.evaluator import Evaluator
 from mmengine.structures import InstanceData
 
+from centerx.evaluation import MissingPredictionsError
 from centerx.registry import METRICS
 from centerx.structures import DetSample, ImageMeta
 from centerx_tasks.box2d.coco_metric import METRIC_NAMES
@@ -156,10 +157,16 @@ def test_exact_oks_per_keypoint_and_custom_sigmas(tmp_path: Path) -> None:
 
 def test_zero_detections(dataset: CocoKeypointsDataset) -> None:
     empty = sample(1, np.zeros((0, 4)), np.zeros((0, K, 3)))
-    no_pose_head = DetSample(meta=ImageMeta(img_id=2, img_path='', ori_shape=(300, 400)))
-    m = evaluate(dataset.metainfo, [empty, no_pose_head, sample(3, np.zeros((0, 4)), np.zeros((0, K, 3)))])
+    m = evaluate(dataset.metainfo, [empty] + [sample(i, np.zeros((0, 4)), np.zeros((0, K, 3))) for i in (2, 3)])
     assert m['kpt_AP'] == m['kpt_AP_50'] == m['kpt_AP_m'] == m['kpt_AP_l'] == 0.0
     assert m['bbox_mAP'] == 0.0 and m['bbox_mAP_s'] == -1.0
+
+
+def test_image_without_keypoint_predictions_raises(dataset: CocoKeypointsDataset) -> None:
+    """No head predicting keypoints is a wrong model (or lost results), not AP 0."""
+    no_pose_head = DetSample(meta=ImageMeta(img_id=2, img_path='', ori_shape=(300, 400)))
+    with pytest.raises(MissingPredictionsError, match="image 2 has no predictions of 'keypoints'"):
+        evaluate(dataset.metainfo, [no_pose_head])
 
 
 def test_images_without_gt(dataset: CocoKeypointsDataset) -> None:
@@ -189,7 +196,7 @@ def test_bad_predictions(dataset: CocoKeypointsDataset) -> None:
         evaluate(dataset.metainfo, [sample(1, [[0, 0, 5, 5]], np.ones((1, 4, 3)))])
     with pytest.raises(ValueError, match='not class indices'):
         evaluate(dataset.metainfo, [sample(1, [[0, 0, 5, 5]], np.ones((1, K, 3)), labels=[1])])
-    with pytest.raises(ValueError, match=r'keypoints must be \(D, K, 3\)'):
+    with pytest.raises(ValueError, match=r"head 'pose' keypoints must be \(D, \*, 3\)"):
         s = sample(1, [[0, 0, 5, 5]], np.ones((1, K, 3)))
         s.preds['pose'].keypoints = torch.ones(1, K, 2)
         evaluate(dataset.metainfo, [s])

@@ -67,9 +67,11 @@ def test_malformed_line_raises_with_file_and_line(tmp_path: Path) -> None:
 def test_skip_policy_counts(tmp_path: Path) -> None:
     root = make_dataset(tmp_path / 'd', {'a': GOOD + 'x y\n' + GOOD, 'b': GOOD + GOOD.replace('plane', 'dragon'),
                                          'c': GOOD + '1 2 3 4 5 6 7 8 plane 7\n'})
-    ds = DotaDataset(data_root=str(root), on_error='skip')
+    ds = DotaDataset(data_root=str(root), on_invalid='skip')
     assert ds.num_skipped_lines == 3
     assert [len(ds[i]['instances']['labels']) for i in range(3)] == [2, 1, 1]
+    with pytest.warns(DeprecationWarning, match=r"DotaDataset\(on_error='skip'\) is deprecated"):
+        assert DotaDataset(data_root=str(root), on_error='skip').num_skipped_lines == 3
 
 
 def test_missing_image_folder_message(tmp_path: Path) -> None:

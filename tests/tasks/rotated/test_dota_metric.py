@@ -9,6 +9,7 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
+from centerx.evaluation import MissingPredictionsError
 from centerx.registry import METRICS
 from centerx.structures import DetSample, ImageMeta
 from centerx_tasks.rotated.dota_dataset import DotaDataset
@@ -144,8 +145,11 @@ def test_errors_and_edge_cases(tmp_path: Path) -> None:
         metric.compute_metrics(metric.results)
     assert metric.compute_metrics([]) == {'mAP': -1.0}
     write_labels(tmp_path, 'nothing', [])
-    empty = DetSample(meta=ImageMeta(img_id='nothing', img_path='x', ori_shape=(9, 9)))  # no predictions
+    empty = sample('nothing', np.zeros((0, 8)), [], [])  # a head that found nothing
     assert evaluate(DotaMetric(), [empty], ann_dir=tmp_path) == {'dota/mAP': -1.0}
+    no_field = DetSample(meta=ImageMeta(img_id='nothing', img_path='x', ori_shape=(9, 9)))
+    with pytest.raises(MissingPredictionsError, match="DotaMetric: image nothing has no predictions of 'polygons'"):
+        evaluate(DotaMetric(), [no_field], ann_dir=tmp_path)
     with pytest.raises(ValueError, match='patch name'):
         evaluate(DotaMetric(merge_patches=True, merged_ann_dir=str(tmp_path)), [empty], ann_dir=tmp_path)
     nan = sample('nothing', [[np.nan] * 8, box(0, 0)], [0.5, 0.4], [0, 0])

@@ -99,13 +99,13 @@ def test_malformed_line_raises_with_location(tmp_path, bad, reason):
 def test_skip_policy_records_every_bad_line(tmp_path):
     lines = [GOOD] + [bad for bad, _ in MALFORMED] + [GOOD]
     path = write(tmp_path, "\n".join(lines) + "\n")
-    d = parse_dota_label_file(path, on_error="skip")
+    d = parse_dota_label_file(path, on_invalid="skip")
     assert len(d) == 2
     assert [n for n, _ in d.skipped] == list(range(2, 2 + len(MALFORMED)))
     for (_, reason), (_, expected) in zip(d.skipped, MALFORMED):
         assert expected in reason
     with pytest.raises(ValueError):
-        parse_dota_label_file(path, on_error="ignore")  # type: ignore[arg-type]
+        parse_dota_label_file(path, on_invalid="ignore")  # type: ignore[arg-type]
 
 
 def test_v15_class_needs_v15_list(tmp_path):

@@ -27,7 +27,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.dataset import BaseDataset
@@ -169,7 +169,8 @@ class CircleDataset(BaseDataset):
         generate_if_missing: when ``ann_file`` does not exist, first call
             :func:`centerx_circles.synthetic.ensure_synthetic_circles` with these keyword
             arguments (``root`` defaults to ``data_root``).
-        Other arguments: see :class:`mmengine.dataset.BaseDataset`.
+        **kwargs: the other options of :class:`mmengine.dataset.BaseDataset` (``indices``,
+            ``serialize_data``, ``pipeline``, ``test_mode``, ``lazy_init``, ``max_refetch``).
 
     ``metainfo`` after loading: ``classes`` (tuple) and ``ann_file`` (absolute path, read
     by :class:`~centerx_circles.metric.CircleAPMetric`).
@@ -183,21 +184,14 @@ class CircleDataset(BaseDataset):
                  data_root: str = '',
                  data_prefix: Optional[Dict[str, str]] = None,
                  filter_cfg: Optional[Dict[str, Any]] = None,
-                 indices: Optional[Union[int, Sequence[int]]] = None,
-                 serialize_data: bool = True,
-                 pipeline: Sequence[Union[dict, Callable]] = (),
-                 test_mode: bool = False,
-                 lazy_init: bool = False,
-                 max_refetch: int = 1000,
                  with_bboxes: bool = False,
-                 generate_if_missing: Optional[Dict[str, Any]] = None) -> None:
+                 generate_if_missing: Optional[Dict[str, Any]] = None,
+                 **kwargs: Any) -> None:
         self.with_bboxes = bool(with_bboxes)
         self.generate_if_missing = None if generate_if_missing is None else dict(generate_if_missing)
         super().__init__(ann_file=ann_file, metainfo=metainfo, data_root=data_root,
                          data_prefix=dict(img='') if data_prefix is None else dict(data_prefix),
-                         filter_cfg=filter_cfg, indices=indices, serialize_data=serialize_data,
-                         pipeline=list(pipeline), test_mode=test_mode, lazy_init=lazy_init,
-                         max_refetch=max_refetch)
+                         filter_cfg=filter_cfg, **kwargs)
 
     def _generate(self) -> None:
         from .synthetic import ensure_synthetic_circles

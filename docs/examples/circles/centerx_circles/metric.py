@@ -9,17 +9,11 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
+from centerx.evaluation import gather_predictions
 from centerx.registry import METRICS
 
 from .dataset import CircleImage, read_circle_file
 from .iou import disc_iou
-
-
-def _numpy(value: Any) -> np.ndarray:
-    """Tensor or array-like -> numpy (detached, on CPU)."""
-    if hasattr(value, 'detach'):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
 
 
 def match_image(det: np.ndarray, scores: np.ndarray, gt: np.ndarray, gt_ignore: np.ndarray,
@@ -103,6 +97,8 @@ class CircleAPMetric(BaseMetric):
     """
 
     default_prefix: Optional[str] = 'circles'
+    #: the prediction field evaluated: the run stops before training when no task provides it
+    prediction_field: Optional[str] = 'circles'
 
     def __init__(self, iou_thr: float = 0.5, ann_file: Optional[str] = None, collect_device: str = 'cpu',
                  prefix: Optional[str] = None, collect_dir: Optional[str] = None) -> None:
@@ -124,21 +120,9 @@ class CircleAPMetric(BaseMetric):
         for sample in data_samples:
             img_id = sample.meta.img_id
             img_id = img_id.item() if hasattr(img_id, 'item') else img_id
-            preds = sample.predictions_with('circles')
-            circles = _numpy(preds.circles).astype(np.float64).reshape(-1, 3) if 'circles' in preds \
-                else np.zeros((0, 3))
-            scores = _numpy(preds.scores).astype(np.float64).reshape(-1)
-            labels = _numpy(preds.labels).astype(np.int64).reshape(-1)
-            if not len(circles) == len(scores) == len(labels):
-                raise ValueError(f'image id {img_id}: {len(circles)} circles, {len(scores)} scores, '
-                                 f'{len(labels)} labels')
-            bad = (labels < 0) | (labels >= num_classes)
-            if bad.any():
-                raise ValueError(f'image id {img_id}: predicted labels {sorted(set(labels[bad].tolist()))} '
-                                 f'are not indices of the {num_classes} classes')
-            finite = np.isfinite(circles).all(axis=1) & np.isfinite(scores)
-            self.results.append(dict(img_id=img_id, circles=circles[finite], scores=scores[finite],
-                                     labels=labels[finite]))
+            dets = gather_predictions(sample, 'circles', (3,), num_classes, type(self).__name__)
+            self.results.append(dict(img_id=img_id, circles=dets['circles'], scores=dets['scores'],
+                                     labels=dets['labels']))
 
     def _ground_truth(self) -> Dict[Any, CircleImage]:
         path = self.ann_file or (self.dataset_meta or {}).get('ann_file')

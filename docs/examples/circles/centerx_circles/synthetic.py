@@ -18,56 +18,35 @@ Conventions:
 - Two discs are at least ``max(r1, r2)`` apart, so neither center is hidden and each
   disc keeps at least about half of its area visible.
 - The class is the fill's hue: ``red``, ``green``, ``blue`` (with jittered hue,
-  saturation and value); backgrounds are low-saturation gradients with low-frequency and
-  pixel noise, and the pixel noise covers the discs too.
+  saturation and value); backgrounds are the core's textured backgrounds
+  (:func:`centerx.data.generated.textured_background`: gradient, noise and lines), and a
+  pixel noise covers the discs too.
 - Every ``empty_every``-th image (index 1, 1 + empty_every, ...) has no discs (0: none).
 
 Generation is bit-for-bit deterministic for a seed (one numpy Generator per image seeded
-from ``(seed, split, index)``), atomic (built in a temporary folder next to ``root`` and
-renamed into place) and safe when several processes call it at once.
+from ``(seed, split, index)``), atomic and safe when several processes call it at once: the
+core's :func:`centerx.data.generated.build_atomically` builds it in a temporary folder next
+to ``root`` and renames it into place. The command line is the core's
+:func:`~centerx.data.generated.generator_cli`.
 """
 from __future__ import annotations
 
-import argparse
 import colorsys
-import errno
 import json
-import logging
 import math
 import os
-import shutil
-import tempfile
 from typing import Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np
 
+from centerx.data.generated import MARKER, build_atomically, generator_cli, textured_background  # noqa: F401  (MARKER)
+
 CLASSES: Tuple[str, ...] = ('red', 'green', 'blue')
 HUES: Dict[str, float] = {'red': 0.0, 'green': 1.0 / 3.0, 'blue': 2.0 / 3.0}
-MARKER = '.complete'
 FORMAT = 'centerx-circles'
 FORMAT_VERSION = 1
 MIN_RADIUS = 6.0  # px: two discs are then > 4 * sqrt(2) px apart, never in one stride-4 cell
-
-
-def _log(msg: str, level: int = logging.INFO) -> None:
-    from mmengine.logging import print_log
-    print_log(msg, logger='current', level=level)
-
-
-def _background(rng: np.random.Generator, hw: Tuple[int, int]) -> np.ndarray:
-    """(H, W, 3) float32 RGB: a low-saturation gradient plus low-frequency noise."""
-    h, w = hw
-    grey = rng.uniform(70, 180)
-    c0, c1 = (grey + rng.uniform(-25, 25, 3) for _ in range(2))
-    angle = rng.uniform(0.0, 2.0 * math.pi)
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    t = xs * math.cos(angle) + ys * math.sin(angle)
-    t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
-    img = c0.astype(np.float32) * (1 - t[..., None]) + c1.astype(np.float32) * t[..., None]
-    low = rng.standard_normal((int(rng.integers(3, 8)),) * 2 + (1,), dtype=np.float32)
-    img += cv2.resize(low, (w, h), interpolation=cv2.INTER_CUBIC)[..., None] * np.float32(rng.uniform(8, 25))
-    return img
 
 
 def _color(rng: np.random.Generator, name: str) -> np.ndarray:
@@ -91,7 +70,7 @@ def render_image(rng: np.random.Generator, image_size: Tuple[int, int], classes:
         objects: ``dict(cx, cy, r, label)`` per disc, in drawing order.
     """
     h, w = int(image_size[0]), int(image_size[1])
-    img = _background(rng, (h, w))
+    img = textured_background(rng, (h, w)).astype(np.float32)
     px = np.arange(w, dtype=np.float64) + 0.5
     py = np.arange(h, dtype=np.float64) + 0.5
     max_r = max(min(h, w) / 5.0, MIN_RADIUS + 1.0)
@@ -135,22 +114,6 @@ def _write_split(out_dir: str, split: str, split_code: int, num_images: int, par
         json.dump(dict(format=FORMAT, version=FORMAT_VERSION, classes=list(classes), images=images), f)
 
 
-def _is_complete(root: str) -> bool:
-    return os.path.isfile(os.path.join(root, MARKER))
-
-
-def _check_params(root: str, params: dict) -> None:
-    """Warn when the complete dataset at ``root`` was made with other parameters."""
-    try:
-        with open(os.path.join(root, MARKER)) as f:
-            found = json.load(f)
-    except (OSError, ValueError):
-        found = None
-    if found != params:
-        _log(f'synthetic circles at {root} exist and were generated with {found}, not the requested '
-             f'{params}; keeping them (delete the folder to regenerate)', logging.WARNING)
-
-
 def ensure_synthetic_circles(root: str, num_train: int = 400, num_val: int = 50,
                              image_size: Tuple[int, int] = (128, 128), seed: int = 0,
                              classes: Sequence[str] = CLASSES, max_objects: int = 6,
@@ -186,47 +149,19 @@ def ensure_synthetic_circles(root: str, num_train: int = 400, num_val: int = 50,
     paths = dict(root=root, train_ann_file=os.path.join(root, 'train.json'),
                  val_ann_file=os.path.join(root, 'val.json'),
                  train_img_dir=os.path.join(root, 'train'), val_img_dir=os.path.join(root, 'val'))
-    if os.path.isdir(root) and os.listdir(root):
-        if _is_complete(root):
-            _check_params(root, params)
-            return paths
-        raise FileExistsError(f'{root} exists, is not empty and is not a complete synthetic circle '
-                              f'dataset (no {MARKER} marker); remove it or choose another root')
-    parent = os.path.dirname(root)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.{os.path.basename(root)}.tmp-', dir=parent)
-    try:
-        _write_split(tmp, 'train', 0, params['num_train'], params)
-        _write_split(tmp, 'val', 1, params['num_val'], params)
-        with open(os.path.join(tmp, MARKER), 'w') as f:
-            json.dump(params, f)
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0o700
-        try:
-            os.replace(tmp, root)  # atomic; replaces an empty root folder
-        except OSError as e:
-            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not _is_complete(root):
-                raise
-            _check_params(root, params)  # another process finished first
-        else:
-            _log(f'wrote synthetic circles ({num_train} train, {num_val} val images) to {root}')
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+
+    def write(out_dir: str) -> None:
+        _write_split(out_dir, 'train', 0, params['num_train'], params)
+        _write_split(out_dir, 'val', 1, params['num_val'], params)
+
+    build_atomically(root, params, write, f'synthetic circles ({num_train} train, {num_val} val images)',
+                     kind='synthetic circle dataset')
     return paths
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m centerx_circles.synthetic --root data/circles``."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--root', required=True)
-    parser.add_argument('--num-train', type=int, default=400)
-    parser.add_argument('--num-val', type=int, default=50)
-    parser.add_argument('--image-size', type=int, nargs=2, default=(128, 128), metavar=('H', 'W'))
-    parser.add_argument('--seed', type=int, default=0)
-    args = parser.parse_args(argv)
-    for key, value in ensure_synthetic_circles(args.root, args.num_train, args.num_val,
-                                               tuple(args.image_size), args.seed).items():
-        print(f'{key}: {value}')
+    generator_cli(ensure_synthetic_circles, __doc__.split('\n')[0], argv=argv)
 
 
 if __name__ == '__main__':

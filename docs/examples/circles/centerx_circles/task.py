@@ -65,8 +65,7 @@ class CircleTask(Task):
         """
         raw = self.field_or_nan(gt, 'circles', (3,)).to(torch.float32).reshape(-1, 3)
         usable = torch.isfinite(raw).all(dim=1) & (raw[:, 2] > 0)
-        if 'has_circles' in gt:
-            usable &= gt.has_circles
+        usable &= self.annotated_images(gt, 'circles', grid.batch_size)[gt.batch_idx]
         return torch.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0) / grid.stride, usable
 
     def centers(self, gt: InstanceData, grid: Grid) -> Centers:
