@@ -120,17 +120,26 @@ def check_metric_fields(heads: Sequence, evaluator: Any, where: str) -> None:
 
 
 def check_flip_support(heads: Sequence, test_cfg: Mapping) -> None:
-    """Raise when ``test_cfg['flip']`` asks for flip test-time augmentation and a task does not
-    implement :meth:`~centerx.task.Task.flip_output_maps`."""
+    """Raise when ``test_cfg['flip']`` asks for flip test-time augmentation and a task cannot
+    serve it, as its :meth:`~centerx.task.Task.check_flip_support` says (default: it does not
+    implement :meth:`~centerx.task.Task.flip_output_maps`; a keypoint task without
+    ``flip_pairs`` ...).
+
+    Raises:
+        ValueError: naming every such head and task with the task's reason.
+    """
     if not (test_cfg or {}).get('flip', False):
         return
-    lacking = [f'head {head.name!r} task {type(task).__name__} ({task.name!r})'
-               for head in heads for task in head.tasks.values()
-               if type(task).flip_output_maps is Task.flip_output_maps]
-    if lacking:
-        raise ValueError('model.test_cfg.flip=True (flip test-time augmentation), but ' + ', '.join(lacking)
-                         + ' does not implement flip_output_maps. Implement it (how the task\'s maps mirror) or '
-                         'set model.test_cfg.flip=False.')
+    problems = []
+    for head in heads:
+        for task in head.tasks.values():
+            try:
+                task.check_flip_support()
+            except ValueError as err:
+                problems.append(f'head {head.name!r} task {type(task).__name__} ({task.name!r}): {err}')
+    if problems:
+        raise ValueError('model.test_cfg.flip=True (flip test-time augmentation), but ' + '; '.join(problems)
+                         + '. Fix that or set model.test_cfg.flip=False.')
 
 
 @HOOKS.register_module()

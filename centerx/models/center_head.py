@@ -57,6 +57,9 @@ class CenterHead(nn.Module):
                              'give duplicates a name=... in config')
         if not tasks:
             raise ValueError(f'head {name!r} has no tasks')
+        if 'heatmap' in names:  # forward() returns the heatmap logits under that key
+            raise ValueError(f"head {name!r}: a task may not be named 'heatmap' (the key of the head's "
+                             "heatmap logits); give it another name=... in config")
         for task in tasks:  # classes reach every task before anything is built from them
             try:
                 task.bind_classes(self.classes)

@@ -12,6 +12,12 @@ from centerx.registry import MODELS
 from .loss_groups import GroupLosses, LossGroup
 
 
+def group_key(group: LossGroup) -> str:
+    """The stable parameter key of ``group``: ``<head>__<task>`` or ``<head>__heatmap``, every
+    ``.`` written as ``__`` (a parameter name must not contain dots)."""
+    return group.label.replace('.', '__')
+
+
 @dataclass
 class BalancedLosses:
     """What :class:`UncertaintyLossBalancing` returns.
@@ -38,16 +44,20 @@ class UncertaintyLossBalancing(nn.Module):
     adds ``0 * s_g``, so its weight does not drift while it has no data, and every ``s_g`` is
     in every step's graph (DDP needs no ``find_unused_parameters``).
 
-    Groups are identified by (head, task), never by parsing names; ``log_vars[i]`` is the
-    log-variance of ``groups[i]``.
+    Groups are identified by (head, task), never by parsing names. ``log_vars`` is an
+    ``nn.ParameterDict`` of () scalars keyed by :func:`group_key` (``<head>__<task>``,
+    ``<head>__heatmap``), so checkpoints hold ``loss_balancing.log_vars.<head>__<task>``
+    whatever the order of the groups.
 
     Args:
         groups: the model's groups, in order.
         init: initial log-variance.
 
     Raises:
-        ValueError: duplicate groups, or a head or task name containing ``loss`` (its logged
-            ``weight_<group>`` would be summed into the loss by mmengine).
+        ValueError: duplicate groups, two groups with one :func:`group_key` (head ``a`` task
+            ``b__c`` and head ``a__b`` task ``c``; a task named ``heatmap``), or a head or task
+            name containing ``loss`` (its logged ``weight_<group>`` would be summed into the loss
+            by mmengine).
     """
 
     def __init__(self, groups: Iterable[LossGroup], init: float = 0.0) -> None:
@@ -59,15 +69,27 @@ class UncertaintyLossBalancing(nn.Module):
             if 'loss' in g.head or (g.task is not None and 'loss' in g.task):
                 raise ValueError(f'UncertaintyLossBalancing: group {g.label!r}: head and task names must not '
                                  "contain 'loss' (mmengine would sum the logged weight into the loss)")
-        self._index = {g: i for i, g in enumerate(self.groups)}
-        self.log_vars = nn.ParameterList([nn.Parameter(torch.tensor(float(init))) for _ in self.groups])
+        owners: Dict[str, LossGroup] = {}
+        for g in self.groups:
+            key = group_key(g)
+            if key in owners:
+                raise ValueError(f'UncertaintyLossBalancing: groups {owners[key].label!r} and {g.label!r} would '
+                                 f'share the parameter key {key!r}; rename a head or a task (name=...)')
+            owners[key] = g
+        # pairs, not a dict: ParameterDict sorts a plain dict's keys; keep the groups' order
+        self.log_vars = nn.ParameterDict([(group_key(g), nn.Parameter(torch.tensor(float(init))))
+                                          for g in self.groups])
 
     def log_var(self, group: LossGroup) -> nn.Parameter:
-        """The log-variance ``s_g`` of ``group``."""
-        if group not in self._index:
+        """The () log-variance ``s_g`` of ``group``.
+
+        Raises:
+            KeyError: ``group`` is not one of the configured groups (listing them).
+        """
+        if group not in self.groups:
             raise KeyError(f'UncertaintyLossBalancing has no group {group.label!r}; its groups are '
                            f'{[g.label for g in self.groups]}')
-        return self.log_vars[self._index[group]]
+        return self.log_vars[group_key(group)]
 
     def forward(self, grouped: GroupLosses) -> BalancedLosses:
         """Reweight ``{group: {term: loss}}``; every group of the model must be there.

@@ -19,15 +19,20 @@ every other task of the head is an *attribute* task there, whether or not it cou
 centers itself. Any center-placing task may be the center task, and any task may sit behind
 any center task. That holds because of one encode rule:
 
-    A task encodes from its **own** ground truth. From the ``centers`` argument it takes only
-    the cells chosen (``batch_idx``, :meth:`Centers.peak_cells`) and which objects have a
-    peak (``valid``). Offsets are measured from those cells to the task's own point (box
-    center, projected 3D center ...), and its weight is ``centers.valid & <own validity>``.
+    A task encodes from its **own** ground truth. From the ``centers`` argument it takes the
+    cells chosen (``batch_idx``, :meth:`Centers.peak_cells`) and which objects have a peak
+    (``valid``), and at most the object's extent listed below. Offsets are measured from those
+    cells to the task's own point (box center, projected 3D center ...), and its weight is
+    ``centers.valid & <own validity>``.
 
 :meth:`Task.at_peaks` implements the rule; a task calls it from ``encode`` (when the task
-placed the centers itself, the offset is the usual sub-cell offset in ``[0, 1)``). Reading
-any other field of ``centers`` (``sizes``, ``angles``, ``offset``) in ``encode`` ties the task
-to one center task and breaks the mix.
+placed the centers itself, the offset is the usual sub-cell offset in ``[0, 1)``).
+
+A task behind the center task reads from ``centers`` only ``batch_idx``, the peak cells,
+``valid`` / ``ignore``, and the center task's ``xy`` and ``sizes`` as the object's extent (e.g.
+a keypoint task scaling its heatmap spread by the person's size); it never reads ``angles`` or
+``offset``, which belong to the center task: reading them ties the task to one center task and
+breaks the mix.
 
 How classes reach a task
 ------------------------
@@ -186,6 +191,23 @@ class Task(nn.Module):
         """
         raise NotImplementedError(f'{type(self).__name__} does not support flip test-time augmentation '
                                   '(implement flip_output_maps)')
+
+    def check_flip_support(self) -> None:
+        """Raise when this task, as configured, cannot serve flip test-time augmentation.
+
+        Called at build time (:func:`~centerx.engine.consistency.check_flip_support`) when
+        ``model.test_cfg.flip`` is True, so that a task that would fail in
+        :meth:`flip_output_maps` fails before the first iteration instead of at the first
+        validation. The default raises when :meth:`flip_output_maps` is not overridden; a
+        task whose flip needs configuration (keypoint ``flip_pairs`` ...) overrides this and
+        raises when that configuration is missing.
+
+        Raises:
+            ValueError: the reason, naming the task and what to set or implement.
+        """
+        if type(self).flip_output_maps is Task.flip_output_maps:
+            raise ValueError(f'{type(self).__name__} ({self.name!r}) does not implement flip_output_maps; '
+                             "implement it (how the task's maps mirror)")
 
     def perfect_maps(self, targets: Dict[str, Tensor], centers: Centers, grid: Grid) -> Dict[str, Tensor]:
         """Maps that hold each valid object's targets at its peak cell (zeros elsewhere).

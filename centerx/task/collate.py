@@ -23,13 +23,15 @@ def concat_instances(gts: Sequence[InstanceData], label_map: Optional[Tensor] = 
 
     Args:
         gts: per-image ground truth.
-        label_map: dataset label -> head channel (-1: not on this head).
+        label_map: dataset label -> head channel (-1: not on this head); several labels may map
+            to one channel (merged classes), and the channels it uses must be ``0 .. C - 1``.
         annotated_labels: per image, the dataset labels its source annotates (None for an
             image: every class). Needs ``label_map`` (it gives the number of classes).
 
     Raises:
         ValueError: ``annotated_labels`` without ``label_map``, of the wrong length, naming a
-            label outside the classes, or an image with objects of a class it does not annotate.
+            label outside the classes, or an image with objects of a class it does not annotate;
+            ``label_map`` skipping a head channel (with ``annotated_labels``).
     """
     device = None
     fields: Dict[str, Tensor] = {}
@@ -61,10 +63,7 @@ def concat_instances(gts: Sequence[InstanceData], label_map: Optional[Tensor] = 
     classes = None
     if annotated_per_label is not None:
         _check_objects_are_annotated(out, annotated_per_label, annotated_labels)
-        channels = label_map.to(annotated_per_label.device).long()
-        on_head = channels >= 0
-        classes = torch.zeros(len(gts), int(on_head.sum()), dtype=torch.bool, device=annotated_per_label.device)
-        classes[:, channels[on_head]] = annotated_per_label[:, on_head]
+        classes = _annotated_per_channel(annotated_per_label, label_map)
     out.set_metainfo({PRESENCE_KEY: Presence(
         batch_size=len(gts),
         fields={key: torch.tensor([key in gt for gt in gts], dtype=torch.bool, device=device) for key in fields},
@@ -101,6 +100,28 @@ def _annotated_per_label(batch_size: int, label_map: Optional[Tensor],
         mask[i] = False
         mask[i, labels] = True
     return mask.to(device) if device is not None else mask
+
+
+def _annotated_per_channel(annotated_per_label: Tensor, label_map: Tensor) -> Tensor:
+    """(B, dataset classes) bool -> (B, C) bool over the head channels ``0 .. C - 1``.
+
+    An image annotates a channel when it annotates any dataset label mapped to it (several
+    labels merged into one channel are combined with OR, whatever their order).
+
+    Raises:
+        ValueError: a head channel that no dataset label maps to (the channels of ``label_map``
+            must be ``0 .. C - 1``; the mask would have no source for it).
+    """
+    channels = label_map.to(annotated_per_label.device).long()
+    on_head = channels >= 0
+    num_channels = int(channels[on_head].max()) + 1 if bool(on_head.any()) else 0
+    missing = sorted(set(range(num_channels)) - set(channels[on_head].tolist()))
+    if missing:
+        raise ValueError(f'concat_instances: label_map {label_map.tolist()} maps no dataset label to head '
+                         f'channels {missing}; its channels must be 0 .. {num_channels - 1}')
+    hits = torch.zeros(annotated_per_label.shape[0], num_channels, dtype=torch.int64, device=channels.device)
+    hits.index_add_(1, channels[on_head], annotated_per_label[:, on_head].to(torch.int64))
+    return hits > 0
 
 
 def _check_objects_are_annotated(gt: InstanceData, annotated_per_label: Tensor,

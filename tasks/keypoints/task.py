@@ -255,15 +255,25 @@ class KeypointTask(Task):
             ValueError: the task has no ``flip_pairs`` (pass ``flip_pairs=[]`` for a keypoint
                 set without left/right pairs).
         """
-        if self.flip_pairs is None:
-            raise ValueError(f'{type(self).__name__} ({self.name}) needs flip_pairs for flip test-time '
-                             'augmentation; pass flip_pairs=[] for a keypoint set without left/right pairs')
+        self.check_flip_support()
         perm = flip_permutation(self.num_keypoints, self.flip_pairs)
         heat = maps['kp_heatmap'].flip(-1)[:, perm]
         B, _, H, W = maps['kps'].shape
         kps = maps['kps'].flip(-1).view(B, self.num_keypoints, 2, H, W)[:, perm]
         kps = torch.stack([1 - kps[:, :, 0], kps[:, :, 1]], dim=2).reshape(B, 2 * self.num_keypoints, H, W)
         return {'kp_heatmap': heat, 'kps': kps}
+
+    def check_flip_support(self) -> None:
+        """Raise when the task has no ``flip_pairs`` (flip TTA must swap left/right joints back).
+
+        Raises:
+            ValueError: ``flip_pairs`` is None, saying to set it in the task's config.
+        """
+        super().check_flip_support()
+        if self.flip_pairs is None:
+            raise ValueError(f'{type(self).__name__} ({self.name!r}) has no flip_pairs, which flip test-time '
+                             'augmentation needs to swap left/right joints back; set flip_pairs in its config '
+                             '(flip_pairs=[] for a keypoint set without left/right pairs)')
 
     # ------------------------------------------------------------------ decoding
     def _heatmap_peaks(self, preds: Dict[str, Tensor]) -> tuple[Tensor, Tensor]:

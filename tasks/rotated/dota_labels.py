@@ -23,6 +23,8 @@ from typing import Literal, Optional, Sequence, Union
 
 import numpy as np
 
+from centerx.data.base_dataset import resolve_on_invalid
+
 __all__ = [
     "DOTA_V1_CLASSES",
     "DOTA_V15_CLASSES",
@@ -149,6 +151,7 @@ def parse_dota_label_file(
     path: PathLike,
     classes: Sequence[str] = DOTA_V1_CLASSES,
     on_invalid: Literal["raise", "skip"] = "raise",
+    on_error: Optional[str] = None,
 ) -> DotaLabelFile:
     """Parse a DOTA ``labelTxt`` file.
 
@@ -161,6 +164,9 @@ def parse_dota_label_file(
         on_invalid: ``'raise'`` raises :class:`DotaLabelError` on the first
             malformed line; ``'skip'`` records ``(line_number, reason)`` in
             ``skipped`` and continues (the caller should log / count them).
+        on_error: deprecated former name of ``on_invalid`` (``'raise'``/``'error'`` or
+            ``'skip'``; None: not given); warns with a ``DeprecationWarning``, as the datasets'
+            deprecated keywords do (:func:`~centerx.data.base_dataset.resolve_on_invalid`).
 
     Returns:
         A :class:`DotaLabelFile`.
@@ -169,9 +175,9 @@ def parse_dota_label_file(
         DotaLabelError: malformed line (wrong field count, non-numeric or
             non-finite coordinate, unknown class, difficult not in {0, 1, 2},
             bad gsd value) with ``on_invalid='raise'``.
+        ValueError: an unknown ``on_invalid`` / ``on_error``, or the two disagreeing.
     """
-    if on_invalid not in ("raise", "skip"):
-        raise ValueError(f"on_invalid must be 'raise' or 'skip', got {on_invalid!r}")
+    on_invalid = resolve_on_invalid("parse_dota_label_file", on_invalid, on_error=on_error)
     class_index = {name: i for i, name in enumerate(classes)}
     headers: dict[str, Union[str, float, None]] = {}
     coords: list[list[float]] = []

@@ -126,14 +126,33 @@ def test_flip_tta_with_a_task_lacking_flip_output_maps_fails_before_training():
                          neck=dict(type='DeconvNeck', out_channels=8), classes=('a', 'b'), test_cfg=dict(flip=flip),
                          heads=[dict(name='objects', tasks=[NoFlipBox2DTask(name='plain')], head_conv=8)])
     data = FakeDataset(('a', 'b'), ['bboxes'])
-    with pytest.raises(ValueError, match=r"test_cfg.flip=True .* head 'objects' task NoFlipBox2DTask \('plain'\) "
-                                         'does not implement flip_output_maps'):
+    with pytest.raises(ValueError, match=r"test_cfg.flip=True .* head 'objects' task NoFlipBox2DTask \('plain'\): "
+                                         '.*does not implement flip_output_maps'):
         DataModelCheckHook().before_train(runner(net(True), data))
     with pytest.raises(ValueError, match='NoFlipBox2DTask'):
         DataModelCheckHook().before_test(SimpleNamespace(model=net(True), test_dataloader=SimpleNamespace(dataset=data)))
     DataModelCheckHook().before_train(runner(net(False), data))
-    flip_ok = model([dict(type='Box2DTask'), dict(type='KeypointTask', num_keypoints=3)])
+    flip_ok = model([dict(type='Box2DTask'), dict(type='KeypointTask', num_keypoints=3, flip_pairs=[[1, 2]])])
     check_flip_support(list(flip_ok.heads.values()), dict(flip=True))
+
+
+def test_flip_tta_with_a_keypoint_task_without_flip_pairs_fails_before_training():
+    """KeypointTask implements flip_output_maps but cannot mirror joints without flip_pairs: the
+    build-time check asks its check_flip_support, not only whether the method is overridden."""
+    def net(kp_cfg, flip=True):
+        return CenterNet(backbone=dict(type='TinyBackbone', channels=(8, 8, 8, 8)),
+                         neck=dict(type='DeconvNeck', out_channels=8), classes=('a', 'b'), test_cfg=dict(flip=flip),
+                         heads=[dict(name='people', head_conv=8, tasks=[dict(type='Box2DTask'), kp_cfg])])
+    data = FakeDataset(('a', 'b'), ['bboxes', 'keypoints'])
+    without_pairs = dict(type='KeypointTask', num_keypoints=3)
+    with pytest.raises(ValueError, match=r"test_cfg.flip=True .* head 'people' task KeypointTask \('keypoints'\): "
+                                         r'.*has no flip_pairs.*set flip_pairs in its config'):
+        DataModelCheckHook().before_train(runner(net(without_pairs), data))
+    with pytest.raises(ValueError, match='has no flip_pairs'):
+        check_flip_support(list(net(without_pairs).heads.values()), dict(flip=True))
+    DataModelCheckHook().before_train(runner(net(without_pairs, flip=False), data))  # no TTA: no pairs needed
+    for pairs in ([[0, 2]], []):  # a pair, or a keypoint set declared to have none
+        DataModelCheckHook().before_train(runner(net(dict(without_pairs, flip_pairs=pairs)), data))
 
 
 def test_a_real_run_stops_before_its_first_iteration_when_validation_cannot_work(tmp_path, monkeypatch):

@@ -58,6 +58,27 @@ def test_groups_must_match_and_names_must_not_say_loss():
         UncertaintyLossBalancing([HEATMAP, LossGroup('h', None)])
 
 
+def test_log_variances_are_keyed_by_head_and_task_in_the_state_dict():
+    """Checkpoints hold ``log_vars.<head>__<task>`` / ``<head>__heatmap`` (stable under a reordering
+    of the groups), not list positions; keys two groups would share are refused at build time."""
+    groups = [LossGroup('h'), LossGroup('h', 'box2d'), LossGroup('r', 'rot')]
+    bal = UncertaintyLossBalancing(groups, init=0.25)
+    assert list(bal.state_dict()) == ['log_vars.h__heatmap', 'log_vars.h__box2d', 'log_vars.r__rot']
+    with torch.no_grad():
+        bal.log_var(LossGroup('r', 'rot')).fill_(3.0)
+    reordered = UncertaintyLossBalancing(groups[::-1])
+    reordered.load_state_dict(bal.state_dict())
+    assert float(reordered.log_var(LossGroup('r', 'rot')).detach()) == 3.0
+    assert float(reordered.log_var(LossGroup('h')).detach()) == 0.25
+    model = tiny_model([dict(name='objects', tasks=[dict(type='Box2DTask')], head_conv=8)])
+    assert {k for k in model.state_dict() if k.startswith('loss_balancing.')} == {
+        'loss_balancing.log_vars.objects__heatmap', 'loss_balancing.log_vars.objects__box2d'}
+    with pytest.raises(ValueError, match=r"groups 'a.b__c' and 'a__b.c' would share the parameter key 'a__b__c'"):
+        UncertaintyLossBalancing([LossGroup('a', 'b__c'), LossGroup('a__b', 'c')])
+    with pytest.raises(ValueError, match="'h.heatmap' and 'h.heatmap' would share"):  # a task named 'heatmap'
+        UncertaintyLossBalancing([LossGroup('h'), LossGroup('h', 'heatmap')])
+
+
 def tiny_model(heads, classes=('a',), init: float = 0.0) -> CenterNet:
     torch.manual_seed(0)
     return CenterNet(backbone=dict(type='TinyBackbone', channels=(8, 8, 8, 8)), neck=dict(type='DeconvNeck', out_channels=8),
@@ -73,7 +94,8 @@ def box_sample(labels=(0,)) -> DetSample:
 def assert_every_log_variance_trains(model: CenterNet, losses) -> None:
     total = sum(v for k, v in losses.items() if 'loss' in k)
     total.backward()
-    for group, s in zip(model.loss_balancing.groups, model.loss_balancing.log_vars):
+    for group in model.loss_balancing.groups:
+        s = model.loss_balancing.log_var(group)
         assert s.grad is not None and torch.isfinite(s.grad) and float(s.grad) != 0, group.label
 
 

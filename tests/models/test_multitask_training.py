@@ -13,7 +13,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 import torch
@@ -21,6 +21,7 @@ from mmengine.structures import InstanceData
 
 import centerx_tasks  # noqa: F401  (registers the tasks)
 from centerx.models.detector import CenterNet
+from centerx.models.loss_groups import GroupLosses, LossGroup
 from centerx.structures import DetSample, ImageMeta
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,8 +64,13 @@ def polygons_only(i: int = 1) -> DetSample:
     return DetSample(meta=meta(i), gt=gt)
 
 
-def head_losses(losses: Dict[str, torch.Tensor], head: str) -> Dict[str, float]:
-    return {k: float(v.detach()) for k, v in losses.items() if k.startswith(f'loss_{head}_')}
+def head_losses(grouped: GroupLosses, head: str) -> Dict[Tuple[Optional[str], str], float]:
+    """``{(task or None for the heatmap, term): value}`` of the groups of ``head`` (by structure,
+    :class:`LossGroup`, not by log-name prefix)."""
+    out = {(group.task, term): float(value.detach())
+           for group, terms in grouped.items() if group.head == head for term, value in terms.items()}
+    assert out, f'no loss group of head {head!r} among {[g.label for g in grouped]}'
+    return out
 
 
 def assert_same(batch: Dict[str, float], alone: Dict[str, float]) -> None:
@@ -73,23 +79,24 @@ def assert_same(batch: Dict[str, float], alone: Dict[str, float]) -> None:
         assert batch[key] == pytest.approx(alone[key], rel=1e-5, abs=1e-6), key
 
 
-def mixed_batch_losses(model: CenterNet, samples: List[DetSample]):
-    """Losses of the batch and of each image alone, from the same network outputs (eval-mode
-    BatchNorm: an image's outputs do not depend on the rest of the batch)."""
+def mixed_batch_losses(model: CenterNet, samples: List[DetSample]) -> Tuple[GroupLosses, List[GroupLosses]]:
+    """Grouped losses (``model.grouped_losses``) of the batch and of each image alone, from the
+    same network outputs (eval-mode BatchNorm: an image's outputs do not depend on the rest of
+    the batch)."""
     model.eval()
     x = torch.randn(len(samples), 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        batch = model.loss(x, samples)
-        alone = [model.loss(x[i:i + 1], [samples[i]]) for i in range(len(samples))]
+        batch = model.grouped_losses(x, samples)
+        alone = [model.grouped_losses(x[i:i + 1], [samples[i]]) for i in range(len(samples))]
     return batch, alone
 
 
 def test_each_head_learns_only_from_the_images_annotated_for_it():
     model = two_head_model()
     batch, (only_boxes, only_polygons) = mixed_batch_losses(model, [boxes_only(0), polygons_only(1)])
-    assert set(batch) == {'loss_boxes_heatmap', 'loss_boxes_box2d_size', 'loss_boxes_box2d_offset',
-                          'loss_rot_heatmap', 'loss_rot_rotated_size', 'loss_rot_rotated_angle',
-                          'loss_rot_rotated_offset'}
+    assert {g: set(terms) for g, terms in batch.items()} == {
+        LossGroup('boxes'): {'heatmap'}, LossGroup('boxes', 'box2d'): {'size', 'offset'},
+        LossGroup('rot'): {'heatmap'}, LossGroup('rot', 'rotated'): {'size', 'angle', 'offset'}}
     assert_same(head_losses(batch, 'boxes'), head_losses(only_boxes, 'boxes'))
     assert_same(head_losses(batch, 'rot'), head_losses(only_polygons, 'rot'))
     # and the head's own losses are real, the other head's are zero on the unannotated image
@@ -103,9 +110,9 @@ def test_a_head_gets_exactly_zero_gradient_when_no_image_is_annotated_for_it():
     model = two_head_model()
     model.train()
     x = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(2))
-    losses = model.loss(x, [boxes_only(0), boxes_only(1)])
-    assert all(float(v) == 0.0 for v in head_losses(losses, 'rot').values())
-    sum(losses.values()).backward()
+    grouped = model.grouped_losses(x, [boxes_only(0), boxes_only(1)])
+    assert all(v == 0.0 for v in head_losses(grouped, 'rot').values())
+    sum(v for terms in grouped.values() for v in terms.values()).backward()
     for name, p in model.heads['rot'].named_parameters():
         assert p.grad is None or bool((p.grad == 0).all()), name
     assert any(p.grad is not None and bool((p.grad != 0).any()) for p in model.heads['boxes'].parameters())
@@ -118,9 +125,12 @@ def test_keypoint_rows_of_box_only_images_add_no_keypoint_loss():
     model = two_head_model(keypoints=True)
     with_kp, without_kp = boxes_only(0, keypoints=True), boxes_only(1)
     batch, (alone_kp, alone_plain) = mixed_batch_losses(model, [with_kp, without_kp])
-    for key in ('loss_boxes_keypoints_kps', 'loss_boxes_keypoints_kp_offset', 'loss_boxes_keypoints_kp_heatmap'):
-        assert batch[key] == pytest.approx(float(alone_kp[key]), rel=1e-5, abs=1e-6), key
-        assert float(alone_plain[key]) == 0.0, key
+    keypoints = LossGroup('boxes', 'keypoints')
+    assert set(batch[keypoints]) == {'kps', 'kp_offset', 'kp_heatmap'}
+    for term in batch[keypoints]:
+        assert float(batch[keypoints][term]) == pytest.approx(float(alone_kp[keypoints][term]), rel=1e-5, abs=1e-6), term
+        assert float(alone_kp[keypoints][term]) > 0, term
+        assert float(alone_plain[keypoints][term]) == 0.0, term
 
 
 def test_images_of_another_task_add_no_keypoint_heatmap_loss():

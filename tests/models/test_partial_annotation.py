@@ -76,6 +76,22 @@ def test_class_mask_follows_the_head_channels():
         concat_instances([boxes([BOX_A], [1])], None, [(1,)])
 
 
+def test_dataset_classes_merged_into_one_head_channel_combine_with_or():
+    """Dataset 'car' and 'van' -> head channel 0, 'b' -> 1: an image annotating either merged class
+    is annotated for channel 0, whichever of the two comes last in the label map."""
+    car, van, other = 0, 1, 2                                            # dataset labels
+    for label_map in (torch.tensor([0, 0, 1]), torch.tensor([1, 1, 0])):  # merged channel 0 / 1
+        merged, rest = int(label_map[car]), int(label_map[other])
+        gt = concat_instances([boxes([BOX_A], [car]), boxes([BOX_B], [van]), boxes([], []), boxes([], [])],
+                              label_map, [(car,), (van,), (other,), None])
+        mask = presence_of(gt, 4).class_mask(2)                         # (B, head channels)
+        assert mask[:, merged].tolist() == [True, True, False, True], label_map   # car only, van only
+        assert mask[:, rest].tolist() == [False, False, True, True], label_map
+        assert gt.labels.tolist() == [merged, merged]
+    with pytest.raises(ValueError, match=r'maps no dataset label to head channels \[1\]'):
+        concat_instances([boxes([BOX_A], [0])], torch.tensor([0, 2]), [(0,)])
+
+
 def test_samples_keep_their_annotated_labels_on_the_way_to_the_device():
     sample = DetSample(meta=meta(0), gt=boxes([BOX_A], [0]), annotated_labels=(0,))
     assert sample.to('cpu').annotated_labels == (0,)

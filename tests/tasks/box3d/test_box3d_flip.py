@@ -95,7 +95,7 @@ def test_flipped_round_trip_decodes_original_camera_frame() -> None:
     model = CenterNet(backbone=dict(type='TinyBackbone', channels=(8, 8, 16, 16)),
                       neck=dict(type='DeconvNeck', out_channels=(8, 8, 8)),
                       heads=[dict(name='objects', head_conv=8,
-                                  tasks=[dict(type='Box3DTask', classes=classes, velocity=True)])],
+                                  tasks=[dict(type='Box3DTask', velocity=True)])],
                       classes=classes).eval()
     items = [ds[i] for i in range(len(ds))]
     data = model.data_preprocessor(dict(inputs=[it['inputs'] for it in items],

@@ -199,7 +199,9 @@ def test_fixture_round_trip(dataset, items, task_cfg) -> None:
 
 
 def test_training_step_on_fixture(dataset, items) -> None:
-    """CenterNet.loss hands the metas to the task; every loss is finite and has gradients."""
+    """CenterNet.loss hands the metas to the task; every loss is finite, and every parameter of
+    the heatmap and of every task branch gets a finite, nonzero gradient (as
+    tests/test_task_registry.py's ``check_step(every_branch_learns=True)`` asks)."""
     model = build_model(dataset.metainfo['classes'], dict(velocity=True, num_attributes=len(NUSCENES_ATTRIBUTES)))
     model.train()
     data = model.data_preprocessor(dict(inputs=[it['inputs'] for it in items[:3]],
@@ -210,8 +212,13 @@ def test_training_step_on_fixture(dataset, items) -> None:
     total = sum(losses.values())
     assert torch.isfinite(total)
     total.backward()
-    grads = [p.grad for p in model.heads['objects'].branches.parameters()]
-    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    head = model.heads['objects']
+    # no branch is left out: the fixture has velocity and attribute targets, so those learn too
+    assert set(head.branches) == {f'box3d__{m}' for m in ('offset', 'depth', 'dims', 'rot', 'velocity', 'attr')}
+    for prefix, module in [('heatmap', head.heatmap)] + list(head.branches.items()):
+        for name, p in module.named_parameters():
+            assert p.grad is not None, f'{prefix}.{name} got no gradient'
+            assert torch.isfinite(p.grad).all() and float(p.grad.abs().sum()) > 0, f'{prefix}.{name}: {p.grad}'
 
 
 def test_fixture_round_trip_scores_devkit_map_one(dataset, default_result) -> None:

@@ -108,6 +108,23 @@ def test_skip_policy_records_every_bad_line(tmp_path):
         parse_dota_label_file(path, on_invalid="ignore")  # type: ignore[arg-type]
 
 
+def test_deprecated_on_error_keyword_still_works_and_warns(tmp_path):
+    """The former ``on_error`` keyword goes through the datasets' resolver: it warns, maps
+    ``'error'`` to ``'raise'``, and disagreeing with ``on_invalid`` is an error."""
+    path = write(tmp_path, f"{GOOD}\n1 2 3 4 5 6 7 8 boat 0\n{GOOD}\n")
+    with pytest.warns(DeprecationWarning, match=r"parse_dota_label_file\(on_error='skip'\) is deprecated") as rec:
+        d = parse_dota_label_file(path, on_error="skip")
+    assert len(d) == 2 and [n for n, _ in d.skipped] == [2]
+    assert rec[0].filename == __file__  # points at the caller
+    for old in ("raise", "error"):
+        with pytest.warns(DeprecationWarning), pytest.raises(DotaLabelError, match="unknown class 'boat'"):
+            parse_dota_label_file(path, on_error=old)
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="disagree"):
+        parse_dota_label_file(path, on_invalid="skip", on_error="raise")
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="on_error must be"):
+        parse_dota_label_file(path, on_error="ignore")
+
+
 def test_v15_class_needs_v15_list(tmp_path):
     path = write(tmp_path, "1 2 3 4 5 6 7 8 container-crane 0\n")
     with pytest.raises(DotaLabelError):
