@@ -26,7 +26,6 @@ from mmengine.hooks import Hook
 
 from centerx.evaluation.predictions import prediction_field_of
 from centerx.registry import HOOKS
-from centerx.task import Task
 
 
 def dataset_fields(dataset) -> Set[str]:

@@ -12,6 +12,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 from torch import Tensor
 
+
 @dataclass(frozen=True)
 class LossGroup:
     """One group of losses: the heatmap of head ``head`` (``task`` None) or one of its tasks."""
