@@ -36,7 +36,7 @@ from .merge import DOTA_MERGE_NMS_THR, batched_rotated_nms, merge_patch_detectio
 from .patch_names import PatchName, format_patch_name, parse_patch_name
 from .polygon_iou import poly_iou_aligned, poly_iou_matrix, poly_iou_sparse
 from .split import Patch, SplitStats, split_image, split_stats
-from .submission import read_task1_submission, write_task1_submission
+from .submission import Task1Detections, read_task1_detections, read_task1_submission, write_task1_submission
 
 __all__ = [
     "DOTA_MERGE_NMS_THR",
@@ -68,7 +68,9 @@ __all__ = [
     "rbox_to_hbox",
     "rbox_to_poly",
     "rbox_to_poly_np",
+    "read_task1_detections",
     "read_task1_submission",
+    "Task1Detections",
     "rotated_nms",
     "split_image",
     "split_stats",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["quad_convex_hull", "polygon_area", "convex_intersection_area"]
+__all__ = ["quad_convex_hull", "polygon_area", "power_of_two_scale", "convex_intersection_area"]
 
 
 def polygon_area(points: np.ndarray) -> np.ndarray:
@@ -31,6 +31,18 @@ def polygon_area(points: np.ndarray) -> np.ndarray:
     """
     x, y = points[..., 0], points[..., 1]
     return 0.5 * (x * np.roll(y, -1, axis=-1) - np.roll(x, -1, axis=-1) * y).sum(-1)
+
+
+def power_of_two_scale(values: np.ndarray) -> np.ndarray:
+    """Exact per-row rescaling factors: ``(K, ...) -> (K,)`` powers of two ``2**-e``.
+
+    ``max |values[k]| * 2**-e`` lies in ``[0.5, 1)`` (factor 1 for an all-zero row), so
+    products of rescaled coordinates can neither overflow nor, for O(1) rings, underflow;
+    multiplying by a power of two loses no bits.
+    """
+    peak = np.abs(values.reshape(len(values), -1)).max(axis=1, initial=0.0)
+    _, exponent = np.frexp(peak)
+    return np.ldexp(1.0, -exponent)
 
 
 def quad_convex_hull(polys: np.ndarray) -> np.ndarray:

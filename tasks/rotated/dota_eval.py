@@ -3,11 +3,15 @@
 Protocol (that of the official ``dota_evaluation_task1.py``), per class:
 
 * ``npos`` = number of non-difficult ground truths (difficult = flag != 0).
-* Detections of all images are sorted by score, descending (stable: equal
-  scores keep input order, images in ``dets`` order then rows).
+* Detections of all images are ranked with ``np.argsort(-scores)`` (numpy's
+  default, non-stable sort, as the official script: equal scores are *not* kept in
+  input order) over the class's detections in input order: file order for
+  :class:`~centerx_tasks.rotated.submission.Task1Detections` (what the devkit reads),
+  images in ``dets`` order then rows for nested detections.
 * Each detection takes the ground truth of the same image and class with the
   highest polygon IoU -- among *all* of them, matched or not, difficult or
-  not; ties go to the first in label order. If that IoU is ``> iou_thr``
+  not; ties go to the first in label order; a NaN IoU (two zero-area polygons)
+  makes the maximum NaN, hence a false positive (``np.max``). If that IoU is ``> iou_thr``
   (strictly, as in the official script): a difficult GT makes the detection
   count as neither TP nor FP; an unmatched GT makes it a TP and marks the GT
   matched; an already matched GT makes it an FP (duplicate). Otherwise FP.
@@ -15,13 +19,19 @@ Protocol (that of the official ``dota_evaluation_task1.py``), per class:
 * AP: VOC07 11-point (``use_07_metric=True``, official default: mean over
   ``t = 0, 0.1, ..., 1`` of the max precision at recall >= t) or the area under
   the monotone precision envelope (``use_07_metric=False``).
-* mAP: mean AP over classes with ``npos > 0`` (the official script averages
-  over all 15 classes, which only differs when a class has no GT; such classes
-  get AP = NaN here).
+* Classes without non-difficult GT (``npos = 0``), ``classes_without_gt``:
+  ``'devkit'`` (default) counts them as the official script does: recall is
+  ``0 / 0 = NaN``, so the 11-point AP is 0 and the area AP is NaN when the class
+  has detections (0 without), and mAP is the mean over *all* C classes;
+  ``'ignore'`` gives them AP = NaN and averages mAP over classes with ``npos > 0``
+  only (the VOC convention, centerx's behaviour before it matched the devkit).
 
-Polygons are compared through their convex hulls (see
-:mod:`centerx_tasks.rotated.polygon_iou`). Detections on images absent from ``gts``
-are false positives.
+Polygons are compared as given, bow-ties and concave quads included, with the
+devkit's polygon IoU (:mod:`centerx_tasks.rotated.polygon_iou`). Detections on
+images absent from ``gts`` are false positives (the devkit raises a KeyError).
+Non-finite coordinates or scores are refused (``on_invalid='raise'``, the error names
+image and class) or left out and counted in ``DotaEvalResult.num_skipped``
+(``on_invalid='skip'``).
 
 Because the best GT of a detection does not depend on earlier matches, the
 greedy pass reduces to "the first detection (in score order) that picks a given
@@ -33,18 +43,19 @@ vectorized :func:`~centerx_tasks.rotated.polygon_iou.poly_iou_sparse` call.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence, Union
+from typing import Literal, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 from .dota_labels import DotaLabelFile
 from .polygon_iou import poly_iou_sparse
-from .submission import write_task1_submission  # noqa: F401  (re-export)
+from .submission import Task1Detections, write_task1_submission  # noqa: F401  (re-export)
 
 __all__ = [
     "Detections",
     "GroundTruths",
     "DotaEvalResult",
+    "CLASSES_WITHOUT_GT",
     "average_precision",
     "eval_dota",
     "flatten_detections",
@@ -60,6 +71,9 @@ GtEntry = Union[DotaLabelFile, tuple[np.ndarray, np.ndarray, np.ndarray]]
 GroundTruths = Mapping[str, GtEntry]
 """``{image_id: (polys (N, 8), labels (N,), difficult (N,))}`` or :class:`DotaLabelFile` values."""
 
+CLASSES_WITHOUT_GT = ("devkit", "ignore")
+"""Values of ``eval_dota(classes_without_gt=...)`` (module docstring)."""
+
 # Recall thresholds of the 11-point metric, with the exact float values the
 # official script iterates over (np.arange(0., 1.1, 0.1)).
 _VOC07_RECALLS = np.arange(0.0, 1.1, 0.1)
@@ -70,13 +84,15 @@ class DotaEvalResult:
     """Per-class results (arrays of length ``num_classes``).
 
     Attributes:
-        ap: AP per class; NaN for classes without non-difficult GT.
+        ap: AP per class; for classes without non-difficult GT see ``classes_without_gt``.
         recall: final recall per class (0 without detections, NaN without GT).
         precision: final precision per class (0 without detections).
         num_gts: non-difficult GT count (``npos``).
         num_difficult: difficult GT count.
         num_dets: detection count.
-        map: mean AP over classes with ``num_gts > 0`` (NaN if none).
+        map: mean AP over all classes (``'devkit'``) or over classes with
+            ``num_gts > 0`` (``'ignore'``; NaN if none).
+        num_skipped: detections left out for non-finite values (``on_invalid='skip'``).
         recalls, precisions: the per-class curves ``(num_dets[c],)`` in score order.
     """
 
@@ -90,6 +106,8 @@ class DotaEvalResult:
     iou_thr: float = 0.5
     use_07_metric: bool = True
     class_names: Optional[list[str]] = None
+    classes_without_gt: str = "devkit"
+    num_skipped: int = 0
     recalls: list[np.ndarray] = field(default_factory=list, repr=False)
     precisions: list[np.ndarray] = field(default_factory=list, repr=False)
 
@@ -99,10 +117,10 @@ class DotaEvalResult:
         return [str(i) for i in range(len(self.ap))]
 
     def to_dict(self) -> dict[str, float]:
-        """``{'mAP': ..., 'AP/<class>': ...}`` for classes with GT (for loggers)."""
+        """``{'mAP': ..., 'AP/<class>': ...}`` for the classes mAP averages (for loggers)."""
         out = {"mAP": float(self.map)}
         for name, ap, n in zip(self._names(), self.ap, self.num_gts):
-            if n > 0:
+            if n > 0 or self.classes_without_gt == "devkit":
                 out[f"AP/{name}"] = float(ap)
         return out
 
@@ -124,7 +142,9 @@ class DotaEvalResult:
             )
         lines.append("-" * len(header))
         lines.append(f"{'mAP':<{width}} {'':>7} {'':>5} {'':>8} {'':>7} {'':>7} {fmt(self.map)}")
-        lines.append(f"(IoU > {self.iou_thr}, AP = {metric})")
+        lines.append(f"(IoU > {self.iou_thr}, AP = {metric}, classes without GT: {self.classes_without_gt})")
+        if self.num_skipped:
+            lines.append(f"{self.num_skipped} detection(s) with non-finite values skipped")
         return "\n".join(lines)
 
 
@@ -190,12 +210,12 @@ def flatten_ground_truths(
 
 
 def flatten_detections(
-    dets: Detections, image_ids: Sequence[str]
+    dets: Union[Detections, Task1Detections], image_ids: Sequence[str]
 ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Concatenate nested detections (images in ``dets`` order, then classes, then rows).
+    """Concatenate detections: file order for :class:`Task1Detections`, else images in ``dets`` order, classes, rows.
 
     Args:
-        dets: ``{image_id: {class_index: (K, 9)}}``.
+        dets: ``{image_id: {class_index: (K, 9)}}`` or :class:`Task1Detections`.
         image_ids: known image ids; unknown images are appended.
 
     Returns:
@@ -203,11 +223,20 @@ def flatten_detections(
     """
     image_ids = list(image_ids)
     index = {name: i for i, name in enumerate(image_ids)}
-    rows, labels, images = [], [], []
-    for name, per_class in dets.items():
+
+    def image_number(name: str) -> int:
         if name not in index:
             index[name] = len(image_ids)
             image_ids.append(name)
+        return index[name]
+
+    if isinstance(dets, Task1Detections):
+        images = np.array([image_number(name) for name in dets.image_ids], dtype=np.int64)
+        polys = np.asarray(dets.polys, dtype=np.float64).reshape(-1, 8)
+        return image_ids, polys, np.asarray(dets.scores, np.float64), np.asarray(dets.labels, np.int64), images
+    rows, labels, image_parts = [], [], []
+    for name, per_class in dets.items():
+        number = image_number(name)
         for cls, arr in per_class.items():
             arr = np.asarray(arr, dtype=np.float64)
             if arr.size == 0:
@@ -216,11 +245,11 @@ def flatten_detections(
                 raise ValueError(f"detections of image {name!r} class {cls} must be (K, 9), got {arr.shape}")
             rows.append(arr)
             labels.append(np.full(len(arr), int(cls), dtype=np.int64))
-            images.append(np.full(len(arr), index[name], dtype=np.int64))
+            image_parts.append(np.full(len(arr), number, dtype=np.int64))
     if not rows:
         return image_ids, np.zeros((0, 8)), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
     all_rows = np.concatenate(rows)
-    return image_ids, all_rows[:, :8], all_rows[:, 8], np.concatenate(labels), np.concatenate(images)
+    return image_ids, all_rows[:, :8], all_rows[:, 8], np.concatenate(labels), np.concatenate(image_parts)
 
 
 def group_detections(
@@ -253,7 +282,10 @@ def _best_gt_per_detection(
     gt_polys: np.ndarray,
     gt_groups: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Highest IoU and its GT index (-1 if none overlaps) per detection; ties -> lowest GT index."""
+    """Highest IoU and its GT index (-1 if none overlaps) per detection; ties -> lowest GT index.
+
+    A NaN IoU among a detection's candidates makes its best IoU NaN (``np.max``, as the devkit).
+    """
     num_dets = len(det_polys)
     best_iou = np.zeros(num_dets, dtype=np.float64)
     best_gt = np.full(num_dets, -1, dtype=np.int64)
@@ -264,6 +296,7 @@ def _best_gt_per_detection(
         first = np.flatnonzero(np.r_[True, di[1:] != di[:-1]])
         best_iou[di[first]] = iou[first]
         best_gt[di[first]] = gi[first]
+        best_iou[di[np.isnan(iou)]] = np.nan
     return best_iou, best_gt
 
 
@@ -271,7 +304,7 @@ def _class_curve(
     scores: np.ndarray, best_iou: np.ndarray, best_gt: np.ndarray, gt_difficult: np.ndarray, iou_thr: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """TP / FP flags ``(K,)`` in score order for one class."""
-    order = np.argsort(-scores, kind="stable")
+    order = np.argsort(-scores)  # numpy's default sort, exactly as the devkit ranks (ties not stable)
     iou, gt = best_iou[order], best_gt[order]
     hit = (iou > iou_thr) & (gt >= 0)
     hit_difficult = np.zeros_like(hit)
@@ -285,31 +318,78 @@ def _class_curve(
     return tp, fp
 
 
+def class_ap_without_gt(num_dets: int, use_07_metric: bool) -> float:
+    """The devkit's AP of a class with no non-difficult GT: recall ``0 / 0 = NaN`` at every detection.
+
+    11-point AP: no recall reaches any threshold, so 0. Area AP: NaN with detections
+    (the recall steps are NaN), 0 without.
+    """
+    return 0.0 if use_07_metric or num_dets == 0 else float("nan")
+
+
+def _drop_non_finite(
+    polys: np.ndarray, scores: np.ndarray, labels: np.ndarray, image_index: np.ndarray,
+    image_ids: Sequence[str], on_invalid: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Detections with finite polygon and score; raise (naming image and class) or count the others."""
+    bad = ~(np.isfinite(polys).all(axis=1) & np.isfinite(scores))
+    if not bad.any():
+        return polys, scores, labels, image_index, 0
+    if on_invalid == "raise":
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"eval_dota: {int(bad.sum())} detection(s) with non-finite values, first of image "
+            f"{image_ids[image_index[first]]!r} class {int(labels[first])}: "
+            f"{polys[first].tolist() + [float(scores[first])]} (on_invalid='skip' leaves them out)"
+        )
+    keep = ~bad
+    return polys[keep], scores[keep], labels[keep], image_index[keep], int(bad.sum())
+
+
 def eval_dota(
-    dets: Detections,
+    dets: Union[Detections, Task1Detections],
     gts: GroundTruths,
     num_classes: int,
     iou_thr: float = 0.5,
     use_07_metric: bool = True,
     class_names: Optional[Sequence[str]] = None,
+    classes_without_gt: Literal["devkit", "ignore"] = "devkit",
+    on_invalid: Literal["raise", "skip"] = "raise",
 ) -> DotaEvalResult:
     """Evaluate oriented detections with the DOTA task-1 protocol (module docstring).
 
     Args:
-        dets: ``{image_id: {class_index: (K, 9)}}``, rows ``x1 y1 ... x4 y4 score``.
+        dets: ``{image_id: {class_index: (K, 9)}}``, rows ``x1 y1 ... x4 y4 score``, or
+            :class:`Task1Detections` (file order: the devkit's ranking of equal scores).
         gts: ``{image_id: (polys (N, 8), labels (N,), difficult (N,))}`` or
             :class:`DotaLabelFile` values; every evaluated image must appear
-            (possibly with no objects).
+            (possibly with no objects). Polygons must be finite.
         num_classes: number of classes C (labels must be in ``[0, C)``).
-        iou_thr: a detection matches when its best IoU is ``> iou_thr``.
+        iou_thr: a detection matches when its best IoU is ``> iou_thr`` (``>= 0``).
         use_07_metric: VOC07 11-point AP (official default) or area AP.
         class_names: optional names for :meth:`DotaEvalResult.table`.
+        classes_without_gt: ``'devkit'`` or ``'ignore'`` (module docstring).
+        on_invalid: a detection with a non-finite value raises ``ValueError`` (``'raise'``)
+            or is left out and counted in ``num_skipped`` (``'skip'``).
 
     Returns:
         :class:`DotaEvalResult`.
     """
+    if classes_without_gt not in CLASSES_WITHOUT_GT:
+        raise ValueError(f"classes_without_gt must be one of {CLASSES_WITHOUT_GT}, got {classes_without_gt!r}")
+    if on_invalid not in ("raise", "skip"):
+        raise ValueError(f"eval_dota: on_invalid must be 'raise' or 'skip', got {on_invalid!r}")
+    if not iou_thr >= 0:
+        raise ValueError(f"eval_dota: iou_thr must be >= 0, got {iou_thr}")
     image_ids, gt_polys, gt_labels, gt_difficult, gt_image = flatten_ground_truths(gts)
+    if not np.isfinite(gt_polys).all():
+        first = int(np.flatnonzero(~np.isfinite(gt_polys).all(axis=1))[0])
+        raise ValueError(f"eval_dota: GT polygon of image {image_ids[gt_image[first]]!r} is not finite: "
+                         f"{gt_polys[first].tolist()}")
     image_ids, det_polys, det_scores, det_labels, det_image = flatten_detections(dets, image_ids)
+    det_polys, det_scores, det_labels, det_image, num_skipped = _drop_non_finite(
+        det_polys, det_scores, det_labels, det_image, image_ids, on_invalid
+    )
     for what, labels in (("GT", gt_labels), ("detection", det_labels)):
         if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
             raise ValueError(f"{what} class index out of range [0, {num_classes})")
@@ -336,7 +416,9 @@ def eval_dota(
         if npos > 0:
             recall[c] = rec[-1] if len(rec) else 0.0
             ap[c] = average_precision(rec, prec, use_07_metric)
-    valid = num_gts > 0
+        elif classes_without_gt == "devkit":
+            ap[c] = class_ap_without_gt(len(rec), use_07_metric)
+    counted = num_gts > 0 if classes_without_gt == "ignore" else np.ones(num_classes, dtype=bool)
     return DotaEvalResult(
         ap=ap,
         recall=recall,
@@ -344,10 +426,12 @@ def eval_dota(
         num_gts=num_gts,
         num_difficult=num_difficult,
         num_dets=num_dets,
-        map=float(np.mean(ap[valid])) if valid.any() else float("nan"),
+        map=float(np.mean(ap[counted])) if counted.any() else float("nan"),
         iou_thr=iou_thr,
         use_07_metric=use_07_metric,
         class_names=None if class_names is None else list(class_names),
+        classes_without_gt=classes_without_gt,
+        num_skipped=num_skipped,
         recalls=recalls,
         precisions=precisions,
     )

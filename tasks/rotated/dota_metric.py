@@ -12,7 +12,7 @@ from centerx.evaluation import gather_predictions
 from centerx.registry import METRICS
 from centerx.utils import log
 
-from .dota_eval import eval_dota, group_detections
+from .dota_eval import CLASSES_WITHOUT_GT, eval_dota, group_detections
 from .dota_labels import DOTA_V15_CLASSES, parse_dota_label_file
 from .merge import DOTA_MERGE_NMS_THR, merge_patch_detections
 from .submission import write_task1_submission
@@ -42,12 +42,20 @@ class DotaMetric(BaseMetric):
             images when merging), the official submission format.
         classwise: log the per-class table (gts, difficult, dets, recall, precision,
             AP); otherwise only the mAP is logged.
+        classes_without_gt: ``'ignore'`` (default): mAP over the classes with ground
+            truth among the evaluated images, which equals the devkit's number whenever
+            every class is present (DOTA val) and stays informative on subsets;
+            ``'devkit'``: count the other classes as the official script does (AP 0 with
+            the 11-point metric, all C classes in the mean), for the devkit's number on
+            any subset (:func:`~centerx_tasks.rotated.dota_eval.eval_dota`).
         collect_device, prefix, collect_dir: see :class:`mmengine.evaluator.BaseMetric`.
 
     Returns of :meth:`compute_metrics` (before mmengine adds the ``dota/`` prefix):
     ``mAP`` (mean AP over the classes with non-difficult ground truth among the
-    evaluated images, -1.0 when there is none) and ``AP_<class>`` for each such
+    evaluated images, or over all classes with ``classes_without_gt='devkit'``;
+    -1.0 when no class has ground truth) and ``AP_<class>`` for each averaged
     class; values rounded to 4 decimals. Classes are ``dataset_meta['classes']``.
+    Predictions with a non-finite polygon or score are left out with a logged count.
     """
 
     default_prefix: Optional[str] = 'dota'
@@ -63,6 +71,7 @@ class DotaMetric(BaseMetric):
                  nms_iou_thr: float = DOTA_MERGE_NMS_THR,
                  outfile_dir: Optional[str] = None,
                  classwise: bool = True,
+                 classes_without_gt: str = 'ignore',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None) -> None:
@@ -78,6 +87,10 @@ class DotaMetric(BaseMetric):
         self.nms_iou_thr = float(nms_iou_thr)
         self.outfile_dir = outfile_dir
         self.classwise = bool(classwise)
+        if classes_without_gt not in CLASSES_WITHOUT_GT:
+            raise ValueError(f'DotaMetric: classes_without_gt must be one of {CLASSES_WITHOUT_GT}, '
+                             f'got {classes_without_gt!r}')
+        self.classes_without_gt = classes_without_gt
 
     # ------------------------------------------------------------------ process
     def _classes(self) -> Tuple[str, ...]:
@@ -138,8 +151,14 @@ class DotaMetric(BaseMetric):
             unique.setdefault(res['img_id'], res)
         ids = [r['img_id'] for r in unique.values() for _ in range(len(r['scores']))]
         stack = (lambda key, shape: np.concatenate([r[key] for r in unique.values()]).reshape(shape))
-        dets = group_detections(ids, stack('polygons', (-1, 8)), stack('scores', (-1,)),
-                                stack('labels', (-1,))) if ids else {}
+        polys, scores, labels = stack('polygons', (-1, 8)), stack('scores', (-1,)), stack('labels', (-1,))
+        finite = np.isfinite(polys).all(axis=1) & np.isfinite(scores) if ids else np.ones(0, bool)
+        if not finite.all():
+            log(f'DotaMetric: left out {int((~finite).sum())} prediction(s) with non-finite polygon or '
+                f'score (first of image {ids[int(np.flatnonzero(~finite)[0])]!r})', logging.WARNING)
+            ids = [name for name, ok in zip(ids, finite.tolist()) if ok]
+            polys, scores, labels = polys[finite], scores[finite], labels[finite]
+        dets = group_detections(ids, polys, scores, labels) if ids else {}
         image_ids = sorted(unique)
         if not self.merge_patches:
             return dets, image_ids
@@ -163,7 +182,8 @@ class DotaMetric(BaseMetric):
             log(f'DotaMetric: wrote Task1_<class>.txt files for {len(image_ids)} images to '
                 f'{self.outfile_dir}')
         result = eval_dota(dets, gts, len(classes), iou_thr=self.iou_thr,
-                           use_07_metric=self.use_07_metric, class_names=classes)
+                           use_07_metric=self.use_07_metric, class_names=classes,
+                           classes_without_gt=self.classes_without_gt)
         what = f'{len(image_ids)} {"merged " if self.merge_patches else ""}images'
         if self.classwise:
             log(f'DOTA task-1 evaluation of {what}:\n{result.table()}')
@@ -172,6 +192,6 @@ class DotaMetric(BaseMetric):
         has_gt = result.num_gts > 0
         metrics = {'mAP': round(float(result.map), 4) if has_gt.any() else -1.0}
         for name, ap, valid in zip(classes, result.ap, has_gt):
-            if valid:
+            if valid or self.classes_without_gt == 'devkit':
                 metrics[f'AP_{name}'] = round(float(ap), 4)
         return metrics

@@ -81,6 +81,11 @@ def test_hand_computed_ap(tmp_path: Path) -> None:
     assert strict['dota/mAP'] == round(6 / 11, 4)  # the shifted box (IoU 0.9) no longer matches
     repeated = evaluate(DotaMetric(), samples + samples[:1], ann_dir=ann)  # sampler padding
     assert repeated['dota/mAP'] == round(28 / 33, 4)
+    # the devkit's count: the ship (no non-difficult GT) has AP 0 and is averaged in
+    devkit = evaluate(DotaMetric(classes_without_gt='devkit'), samples, ann_dir=ann)
+    assert devkit['dota/AP_ship'] == 0.0 and devkit['dota/mAP'] == round(28 / 33 / len(CLASSES), 4)
+    with pytest.raises(ValueError, match='classes_without_gt'):
+        DotaMetric(classes_without_gt='all')
 
 
 def test_task1_files(tmp_path: Path) -> None:

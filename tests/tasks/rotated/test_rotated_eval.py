@@ -92,14 +92,23 @@ def test_iou_threshold_is_strict():
 def test_no_detections_and_class_without_gt():
     gts = {"img": (np.array([G1, G2]), np.array([0, 1]), np.array([False, False]))}
     dets = {"img": {1: np.array([det(G2, 0.9)]), 2: np.array([det(G3, 0.5)])}}
+    # devkit: recall of a class without GT is 0 / 0 = NaN -> 11-point AP 0, counted in mAP
     r = evaluate(dets, gts, num_classes=3)
     assert r.ap[0] == 0.0 and r.recall[0] == 0.0 and r.num_dets[0] == 0  # no detections
     assert r.ap[1] == 1.0
-    assert np.isnan(r.ap[2]) and r.num_gts[2] == 0  # no GT: excluded
-    assert r.map == pytest.approx(0.5)
-    assert set(r.to_dict()) == {"mAP", "AP/0", "AP/1"}
+    assert r.ap[2] == 0.0 and r.num_gts[2] == 0 and np.isnan(r.recall[2])
+    assert r.map == pytest.approx(1.0 / 3.0)
+    assert set(r.to_dict()) == {"mAP", "AP/0", "AP/1", "AP/2"}
+    area = evaluate(dets, gts, num_classes=3, use_07_metric=False)  # devkit: NaN recall steps -> NaN AP
+    assert np.isnan(area.ap[2]) and np.isnan(area.map)
+    # the documented option: classes without GT excluded (VOC convention)
+    kept = evaluate(dets, gts, num_classes=3, classes_without_gt="ignore")
+    assert np.isnan(kept.ap[2]) and kept.map == pytest.approx(0.5)
+    assert set(kept.to_dict()) == {"mAP", "AP/0", "AP/1"}
     empty = evaluate({}, gts, num_classes=3)
     assert empty.map == 0.0
+    with pytest.raises(ValueError, match="classes_without_gt"):
+        eval_dota(dets, gts, 3, classes_without_gt="skip")
 
 
 def test_detection_on_unknown_image_is_false_positive():
@@ -176,7 +185,9 @@ def test_perfect_detections_on_real_labels(dota_dir, name):
     gt = parse_dota_label_file(dota_dir / "labelTxt" / f"{name}.txt")
     dets = group_detections([name] * len(gt), gt.polys, np.linspace(1, 0.5, len(gt)), gt.labels)
     r = eval_dota(dets, {name: gt}, len(DOTA_V1_CLASSES), class_names=DOTA_V1_CLASSES)
-    assert r.map == 1.0
+    present = (r.num_gts > 0).sum()
+    assert r.map == pytest.approx(present / len(DOTA_V1_CLASSES))  # devkit: absent classes count 0
+    assert eval_dota(dets, {name: gt}, len(DOTA_V1_CLASSES), classes_without_gt="ignore").map == 1.0
     assert r.num_gts.sum() + r.num_difficult.sum() == len(gt)
     table = r.table()
     assert "mAP" in table and ("ship" in table and "large-vehicle" in table)

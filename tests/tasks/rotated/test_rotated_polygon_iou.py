@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from shapely.geometry import Polygon
 
+from centerx_tasks.rotated.dota_eval_reference import _polygon_iou
 from centerx_tasks.rotated.geometry import rbox_to_poly_np
 from centerx_tasks.rotated.polygon_iou import (
     hbox_overlap_pairs,
@@ -35,14 +36,12 @@ def random_polys(n: int, seed: int, extent: float = 300.0) -> np.ndarray:
 
 
 def brute_force_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """One devkit polygon IoU at a time (shapely, signed fan triangles) where the boxes meet, else 0."""
     out = np.zeros((len(a), len(b)))
     for i, p in enumerate(a):
-        pa = Polygon(p.reshape(4, 2)).convex_hull
         for j, q in enumerate(b):
-            pb = Polygon(q.reshape(4, 2)).convex_hull
-            inter = pa.intersection(pb).area
-            union = pa.area + pb.area - inter
-            out[i, j] = inter / union if union > 0 else 0.0
+            if Polygon(p.reshape(4, 2)).envelope.intersects(Polygon(q.reshape(4, 2)).envelope):
+                out[i, j] = _polygon_iou(p, q)
     return out
 
 
@@ -62,16 +61,35 @@ def test_hand_cases(backend):
 
 
 @BACKENDS
-def test_invalid_and_degenerate_quads_use_convex_hull(backend):
-    bowtie = np.array([[0, 0, 2, 2, 2, 0, 0, 2]], dtype=float)  # self-intersecting order of a 2x2 square
-    dart = np.array([[0, 0, 2, 0, 1, 1, 0, 2]], dtype=float)  # non-convex; hull = triangle, area 2
-    line = np.array([[0, 0, 1, 1, 2, 2, 3, 3]], dtype=float)
-    sq = np.array([square(0, 0)])
-    point = np.array([[1, 1, 1, 1, 1, 1, 1, 1]], dtype=float)
-    iou = lambda p, q: poly_iou_matrix(p, q, backend=backend)[0, 0]  # noqa: E731
-    assert iou(bowtie, sq) == pytest.approx(1.0)
-    assert iou(dart, sq) == pytest.approx(0.5)
-    assert iou(line, sq) == 0.0 and iou(line, line) == 0.0 and iou(point, point) == 0.0 and iou(point, sq) == 0.0
+def test_quads_are_taken_as_given_like_the_devkit(backend):
+    iou = lambda p, q: poly_iou_matrix(np.array([p], float), np.array([q], float), backend=backend)[0, 0]  # noqa: E731
+    sq = square(0, 0)  # 2 x 2
+    bowtie = [0, 0, 2, 0, 0, 2, 2, 2]  # the square's corners in bow-tie order: lobes +1 (bottom), -1 (top)
+    assert iou(bowtie, sq) == pytest.approx(0.0, abs=1e-15)  # devkit 0 (its convex hull would give 1)
+    assert iou(bowtie, [0, 0, 2, 0, 2, 1, 0, 1]) == pytest.approx(1.0)  # inter +1, union 0 + 2 - 1
+    assert iou(bowtie, [0, 1, 2, 1, 2, 2, 0, 2]) == pytest.approx(-1.0 / 3.0)  # inter -1, union 0 + 2 + 1
+    dart = [0, 0, 4, 0, 1, 1, 0, 4]  # concave, area 4 (its hull, area 8, would give 0.5)
+    assert iou(dart, [0, 0, 4, 0, 4, 4, 0, 4]) == pytest.approx(0.25)
+    clockwise = [0, 4, 1, 1, 4, 0, 0, 0]  # the dart reversed: the devkit reverses negative rings
+    assert iou(clockwise, [0, 0, 4, 0, 4, 4, 0, 4]) == pytest.approx(0.25)
+    line, point = [0, 0, 1, 1, 2, 2, 3, 3], [1] * 8
+    assert iou(line, sq) == 0.0 and iou(point, sq) == 0.0
+    assert np.isnan(iou(line, line)) and np.isnan(iou(point, point))  # 0 / 0, as polyiou
+
+
+@BACKENDS
+def test_huge_coordinates_do_not_overflow(backend):
+    for scale, shift in ((1e306, 1e305), (8e307, 0.0), (1e-300, 1e-301)):
+        a = np.array([square(0, 0)]) * scale - 8e307 * (shift == 0.0)
+        b = a + (shift or scale / 8)
+        with np.errstate(all="raise"):
+            got = poly_iou_matrix(a, b, backend=backend)[0, 0]
+        overlap = 1 - (shift or scale / 8) / (2 * scale)  # fraction of the side shared in x and y
+        assert got == pytest.approx(overlap**2 / (2 - overlap**2), rel=1e-9)
+    far = np.array([square(0, 0), [1e307, 0, 1e307 + 1e300, 0, 1e307 + 1e300, 1e300, 1e307, 1e300]])
+    for groups in ([0, 1], [0, 5]):  # the group prefilter spreads groups along x without overflow
+        _, _, iou = poly_iou_sparse(far, far, np.array(groups), np.array(groups), backend=backend)
+        np.testing.assert_allclose(iou, [1.0, 1.0])
 
 
 @BACKENDS
@@ -81,8 +99,9 @@ def test_matrix_matches_brute_force(backend):
     expected = brute_force_iou(a, b)
     got = poly_iou_matrix(a, b, backend=backend)
     assert (expected > 0).sum() > 10  # the case has overlaps
-    np.testing.assert_allclose(got, expected, atol=1e-12)
-    np.testing.assert_allclose(poly_iou_aligned(a[:40], b, backend=backend), np.diag(expected[:40]), atol=1e-12)
+    np.testing.assert_allclose(got, expected, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(poly_iou_aligned(a[:40], b, backend=backend), np.diag(expected[:40]), atol=1e-12,
+                               equal_nan=True)
 
 
 def test_empty_inputs():

@@ -138,9 +138,10 @@ def test_rotated_nms_hand_case():
     # order by score, ties keep input order
     assert rotated_nms(polys[::-1], scores[::-1], 0.3).tolist() == [3, 1, 0]
     assert rotated_nms(polys[::-1], scores, 0.3).tolist() == [0, 1, 3]  # D, C kept; B under C; A free
-    assert rotated_nms(np.array([box(0, 0), box(0, 0)], float), np.array([0.5, 0.5]), 0.5).tolist() == [0]
+    # equal scores ranked as the devkit's scores.argsort()[::-1]: the second of two equal boxes wins
+    assert rotated_nms(np.array([box(0, 0), box(0, 0)], float), np.array([0.5, 0.5]), 0.5).tolist() == [1]
     # different groups never suppress each other
-    assert batched_rotated_nms(polys, scores, np.array([0, 1, 2, 0]), 0.1).tolist() == [0, 1, 2, 3]
+    assert batched_rotated_nms(polys, scores, np.array([0, 1, 2, 0]), 0.1).tolist() == [0, 3, 1, 2]  # by group
     assert rotated_nms(np.zeros((0, 8)), np.zeros(0)).tolist() == []
 
 
