@@ -6,7 +6,9 @@ default: few examples, so the suite stays fast) and ``thorough`` (many more), se
 environment variable ``CENTERX_HYPOTHESIS_PROFILE``, e.g.
 ``CENTERX_HYPOTHESIS_PROFILE=thorough python -m pytest tests/test_property_coco.py``.
 """
+import json
 import os
+from typing import Any, Optional, Sequence
 
 import pytest
 
@@ -46,6 +48,66 @@ class HostileValues:
         """``sane`` most of the time, a hostile value otherwise."""
         from hypothesis import strategies as st
         return st.one_of(*([sane] * weight), self.value)
+
+
+    def coco_files(self, keypoint_names: Sequence[str] = (), num_images: int = 3, num_annotations: int = 6):
+        """COCO dicts whose every field is sometimes hostile (ids may repeat, boxes may be
+        anything); with ``keypoint_names``, categories define them and annotations carry
+        ``keypoints`` (3 per name, sometimes hostile)."""
+        from hypothesis import strategies as st
+        small_id = st.integers(0, 3)
+        image = st.fixed_dictionaries(dict(
+            id=self.sane_or(small_id), file_name=self.sane_or(st.sampled_from(['a.jpg', 'b/a.jpg'])),
+            height=self.sane_or(st.integers(1, 64)), width=self.sane_or(st.integers(1, 64))))
+        box = st.one_of(st.lists(self.number, min_size=4, max_size=4),
+                        st.tuples(st.floats(-80, 80), st.floats(-80, 80), st.floats(0, 80),
+                                  st.floats(0, 80)).map(list), self.value)
+        fields = dict(id=self.sane_or(st.integers(0, 8)), image_id=self.sane_or(small_id),
+                      category_id=self.sane_or(st.sampled_from([1, 2])), bbox=box,
+                      iscrowd=self.sane_or(st.sampled_from([0, 1])))
+        category = dict(id=self.sane_or(st.sampled_from([1, 2])), name=self.sane_or(st.sampled_from(['cat', 'dog'])))
+        if keypoint_names:
+            k = len(keypoint_names)
+            point = st.tuples(st.floats(-10, 80), st.floats(-10, 80), st.sampled_from([0, 1, 2]))
+            sane = st.lists(point, min_size=k, max_size=k).map(lambda ps: [v for p in ps for v in p])
+            fields['keypoints'] = st.one_of(sane, self.numbers(3 * k))
+            category['keypoints'] = self.sane_or(st.just(list(keypoint_names)))
+        return st.fixed_dictionaries(dict(
+            images=st.lists(image, max_size=num_images),
+            annotations=st.lists(st.fixed_dictionaries(fields), max_size=num_annotations),
+            categories=st.lists(st.fixed_dictionaries(category), min_size=1, max_size=2)))
+
+    @staticmethod
+    def write_json(data: Any, folder: str) -> str:
+        """``folder/ann.json`` holding ``data`` (NaN / Infinity written as Python's json does)."""
+        path = os.path.join(folder, 'ann.json')
+        with open(path, 'w') as f:
+            json.dump(data, f)
+        return path
+
+    @staticmethod
+    def load_or_named_error(cls: type, path: str, **kwargs: Any) -> Optional[Any]:
+        """``cls(ann_file=path, test_mode=True, **kwargs)``, or None after a ValueError that
+        names ``path`` (any other exception, or an error not naming the file, fails)."""
+        try:
+            return cls(ann_file=path, test_mode=True, **kwargs)
+        except ValueError as e:
+            assert path in str(e), f'error does not name the file: {e}'
+            return None
+
+    @staticmethod
+    def check_instances(instances: dict) -> None:
+        """Assert a dataset item's instances are sound: ``bboxes`` float32 (N, 4) finite xyxy of
+        positive size, ``labels`` (N,); where present ``boxes3d`` (N, 7) finite with sizes
+        (3:6) > 0 and ``velocities`` (N, 2) without inf."""
+        import numpy as np
+        n = len(instances['labels'])
+        boxes = instances['bboxes']
+        assert boxes.shape == (n, 4) and boxes.dtype == np.float32 and np.isfinite(boxes).all()
+        assert (boxes[:, 2:] > boxes[:, :2]).all()
+        if 'boxes3d' in instances:
+            assert instances['boxes3d'].shape == (n, 7) and np.isfinite(instances['boxes3d']).all()
+            assert (instances['boxes3d'][:, 3:6] > 0).all() and not np.isinf(instances['velocities']).any()
 
 
 @pytest.fixture(scope='session')

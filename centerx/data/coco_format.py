@@ -56,7 +56,10 @@ def float32_box(bbox: Any) -> Optional[Tuple[float, float, float, float]]:
     """``(x1, y1, x2, y2)`` of a COCO ``[x, y, w, h]`` as float32 values when it is a box of
     positive size there (finite, ``x2 > x1``, ``y2 > y1`` after rounding), else None
     (NaN, w or h <= 0, beyond float32's range or lost in rounding: a degenerate box)."""
-    x, y, w, h = (float(v) for v in bbox)
+    try:
+        x, y, w, h = (float(v) for v in bbox)
+    except OverflowError:  # an int beyond float64
+        return None
     with np.errstate(over='ignore', invalid='ignore'):
         box = np.asarray([x, y, x + w, y + h], np.float32)
     if not (np.isfinite(box).all() and box[2] > box[0] and box[3] > box[1]):
@@ -165,8 +168,6 @@ class CocoFormatDataset(DetBaseDataset):
             cat_ids.add(cat['id'])
         if not cat_ids:
             raise ValueError(f'{f}: no categories')
-        if not data['images']:
-            raise ValueError(f'{f}: no images')
         for img in data['images']:
             if not isinstance(img, dict) or not is_record_id(img.get('id')):
                 raise ValueError(f'{f}: image record without an int or string "id": {img!r}')
@@ -209,7 +210,7 @@ class CocoFormatDataset(DetBaseDataset):
                                  f'{sorted(cat_ids)}')
             box = ann['bbox']
             if (not isinstance(box, (list, tuple)) or len(box) != 4
-                    or not all(is_number(v) and (math.isfinite(v) or math.isnan(v)) for v in box)):
+                    or not all(is_number(v) and not (isinstance(v, float) and math.isinf(v)) for v in box)):
                 raise ValueError(f'{f}: annotation id {aid} (image id {iid}): bbox must be 4 '
                                  f'finite numbers [x, y, w, h], got {box!r}')
 
