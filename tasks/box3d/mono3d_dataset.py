@@ -95,8 +95,10 @@ class NuScenesMono3DDataset(DetBaseDataset):
             ``num_lidar_pts + num_radar_pts == 0`` as ``ignore`` (the nuScenes detection
             benchmark does not evaluate them); files without these counts are unaffected.
         filter_cfg: ``dict(filter_empty_gt=bool, min_size=int)`` (not in ``test_mode``).
-        on_invalid: degenerate 2D boxes (w <= 0 or h <= 0) or 3D sizes <= 0: ``'raise'``
-            raises, ``'skip'`` drops them (counted in ``self.num_skipped_boxes``).
+        on_invalid: degenerate 2D boxes (w <= 0 or h <= 0, or no positive size as float32)
+            or 3D boxes (a size <= 0, or beyond float32): ``'raise'`` raises, ``'skip'`` drops
+            them (counted in ``self.num_skipped_boxes``). Values of a wrong type, non-finite
+            numbers elsewhere and an empty file are always a ValueError naming the file.
         invalid_box: deprecated name of ``on_invalid`` (``'error'`` = ``'raise'``).
         generate_if_missing: when ``ann_file`` does not exist, call
             :func:`centerx_tasks.box3d.synthetic.ensure_synthetic_box3d` with these keyword
