@@ -147,7 +147,7 @@ class DetBaseDataset(BaseDataset):
         (mmengine's own error there names nothing)."""
         if not self.data_list:
             raise ValueError(f'{self._filter_source()}: no {self.filter_item_name} (the file has none, or '
-                             'the camera / class selection, filter_cfg or indices removed them all)')
+                             'the selection of classes or images, filter_cfg or indices removed them all)')
         return super()._serialize_data()
 
     # ------------------------------------------------------------------- samples

@@ -13,15 +13,17 @@ from centerx.registry import HOOKS
 from centerx.structures import DetSample
 from centerx.visualization import draw_predictions
 
-#: extensions cv2.imwrite writes; other images get ``.png`` appended to their name
-_WRITABLE = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+#: drawings are JPEG files; other images get ``.jpg`` appended to their whole name
+_JPEG = ('.jpg', '.jpeg')
 
 
 def show_path(out_dir: str, img_path: str, img_root: Optional[str] = None) -> str:
     """Where the drawing of ``img_path`` goes: its path relative to ``img_root`` (the
     dataset's image folder) under ``out_dir``, so that images of one base name in different
     folders never overwrite each other. A path outside ``img_root`` (or without one) keeps
-    all its folders (an absolute path below ``out_dir/_abs``, ``..`` written ``__``)."""
+    all its folders (an absolute path below ``out_dir/_abs``, ``..`` written ``__``). The
+    drawing is a JPEG: ``a/b.jpg`` stays ``a/b.jpg``, ``a/b.png`` becomes ``a/b.png.jpg``
+    (so ``b.png`` and ``b.jpg`` of one folder stay apart too)."""
     norm = osp.normpath(img_path)
     if img_root and not osp.relpath(norm, osp.normpath(img_root)).startswith(os.pardir):
         rel = osp.relpath(norm, osp.normpath(img_root))
@@ -29,8 +31,8 @@ def show_path(out_dir: str, img_path: str, img_root: Optional[str] = None) -> st
         rel = osp.join('_abs', osp.splitdrive(norm)[1].lstrip('/\\'))
     else:
         rel = osp.join(*['__' if part == os.pardir else part for part in norm.split(os.sep)])
-    if osp.splitext(rel)[1].lower() not in _WRITABLE:
-        rel += '.png'
+    if osp.splitext(rel)[1].lower() not in _JPEG:
+        rel += '.jpg'
     return osp.join(out_dir, rel)
 
 
