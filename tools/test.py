@@ -18,7 +18,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where to save the evaluation logs')
     parser.add_argument('--out', help='dump the predictions of every image to this pickle file')
-    parser.add_argument('--show-dir', help='save images with the predictions drawn into this folder')
+    parser.add_argument('--show-dir', help='save images with the predictions drawn into this folder, at their path relative '
+                        "to the dataset's image folder (same-named images of different folders stay apart)")
     parser.add_argument('--show-score-thr', type=float, default=0.3, help='score threshold for --show-dir')
     parser.add_argument('--trust-checkpoint', action='store_true',
                         help='allow full (unsafe) unpickling of the checkpoint; only for files you trust')

@@ -77,6 +77,7 @@ class DetBaseDataset(BaseDataset):
     - :meth:`_generate` runs a synthetic data generator with the ``generate_if_missing``
       keyword arguments; :meth:`_palette` resolves ``metainfo['palette']``;
       :meth:`_img_data_prefix` checks an image-folder-only ``data_prefix``.
+    - An empty dataset (with ``serialize_data``, the default) is a ValueError naming the file.
     """
 
     METAINFO: dict = dict()
@@ -140,6 +141,14 @@ class DetBaseDataset(BaseDataset):
             log(f'{self._filter_source()}: filter_cfg {self.filter_cfg} removed '
                 f'{len(self.data_list) - len(kept)} of {len(self.data_list)} {self.filter_item_name}')
         return kept
+
+    def _serialize_data(self) -> Tuple[Any, Any]:
+        """mmengine's serialization, with a ValueError naming the file when there is no item
+        (mmengine's own error there names nothing)."""
+        if not self.data_list:
+            raise ValueError(f'{self._filter_source()}: no {self.filter_item_name} (the file has none, or '
+                             'the selection of classes or images, filter_cfg or indices removed them all)')
+        return super()._serialize_data()
 
     # ------------------------------------------------------------------- samples
     def prepare_data(self, idx: int) -> Any:

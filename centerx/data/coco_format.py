@@ -33,10 +33,38 @@ from pycocotools.coco import COCO
 
 from .base_dataset import DetBaseDataset, resolve_on_invalid
 
+#: what a degenerate box is, for messages
+DEGENERATE = 'w <= 0, h <= 0, NaN, or no positive float32 size'
+
 
 def is_number(value: Any) -> bool:
     """An int or float json value (not a bool)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_int(value: Any) -> bool:
+    """An int json value (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_record_id(value: Any) -> bool:
+    """A json value usable as a record id: an int (not a bool) or a string."""
+    return is_int(value) or isinstance(value, str)
+
+
+def float32_box(bbox: Any) -> Optional[Tuple[float, float, float, float]]:
+    """``(x1, y1, x2, y2)`` of a COCO ``[x, y, w, h]`` as float32 values when it is a box of
+    positive size there (finite, ``x2 > x1``, ``y2 > y1`` after rounding), else None
+    (NaN, w or h <= 0, beyond float32's range or lost in rounding: a degenerate box)."""
+    try:
+        x, y, w, h = (float(v) for v in bbox)
+    except OverflowError:  # an int beyond float64
+        return None
+    with np.errstate(over='ignore', invalid='ignore'):
+        box = np.asarray([x, y, x + w, y + h], np.float32)
+    if not (np.isfinite(box).all() and box[2] > box[0] and box[3] > box[1]):
+        return None
+    return tuple(float(v) for v in box)
 
 
 def coco_layout_paths(root: str) -> Dict[str, str]:
@@ -59,7 +87,7 @@ def read_coco_json(ann_file: str) -> dict:
     try:
         with open(ann_file, 'rb') as f:
             data = json.load(f)
-    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, too deep
         raise ValueError(f'{ann_file}: not a valid json file: {e}') from e
     except OSError as e:
         raise ValueError(f'{ann_file}: cannot read: {e}') from e
@@ -78,7 +106,8 @@ class CocoFormatDataset(DetBaseDataset):
     Args:
         ann_file: COCO json, relative to ``data_root`` unless absolute.
         data_prefix: ``dict(img=folder)``; ``img_path = join(folder, file_name)``.
-        on_invalid: what to do with degenerate boxes (w <= 0, h <= 0 or NaN): ``'raise'``
+        on_invalid: what to do with degenerate boxes (w <= 0, h <= 0, NaN, or no positive
+            size once stored as float32: beyond its range or lost in rounding): ``'raise'``
             raises naming the file and the annotation, ``'skip'`` drops them, logs a count
             and keeps it in ``self.num_skipped_boxes``.
         invalid_box: deprecated name of ``on_invalid`` (``'error'`` = ``'raise'``).
@@ -132,29 +161,43 @@ class CocoFormatDataset(DetBaseDataset):
         f = self.ann_file
         cat_ids, img_ids, ann_ids = set(), set(), set()
         for cat in data['categories']:
-            if not isinstance(cat, dict) or not isinstance(cat.get('id'), int) or 'name' not in cat:
-                raise ValueError(f'{f}: category {cat!r} needs an int "id" and a "name"')
+            if not isinstance(cat, dict) or not is_int(cat.get('id')) or not isinstance(cat.get('name'), str):
+                raise ValueError(f'{f}: category {cat!r} needs an int "id" and a string "name"')
             if cat['id'] in cat_ids:
                 raise ValueError(f'{f}: duplicate category id {cat["id"]}')
             cat_ids.add(cat['id'])
         if not cat_ids:
             raise ValueError(f'{f}: no categories')
         for img in data['images']:
-            if not isinstance(img, dict) or 'id' not in img:
-                raise ValueError(f'{f}: image record without "id": {img!r}')
+            if not isinstance(img, dict) or not is_record_id(img.get('id')):
+                raise ValueError(f'{f}: image record without an int or string "id": {img!r}')
             missing = [k for k in ('file_name', 'height', 'width') if k not in img]
             if missing:
                 raise ValueError(f'{f}: image id {img["id"]} lacks {missing}')
+            for key in ('height', 'width'):
+                if not is_int(img[key]) or img[key] <= 0:
+                    raise ValueError(f'{f}: image id {img["id"]}: {key} must be a positive int, got {img[key]!r}')
+            if not isinstance(img['file_name'], str) or not img['file_name']:
+                raise ValueError(f'{f}: image id {img["id"]}: file_name must be a non-empty string, '
+                                 f'got {img["file_name"]!r}')
             if img['id'] in img_ids:
                 raise ValueError(f'{f}: duplicate image id {img["id"]}')
             img_ids.add(img['id'])
         for ann in data['annotations']:
-            if not isinstance(ann, dict) or 'id' not in ann:
-                raise ValueError(f'{f}: annotation record without "id": {ann!r}')
+            if not isinstance(ann, dict) or not is_record_id(ann.get('id')):
+                raise ValueError(f'{f}: annotation record without an int or string "id": {ann!r}')
             aid, iid = ann['id'], ann.get('image_id')
             missing = [k for k in ('image_id', 'category_id', 'bbox') if k not in ann]
             if missing:
                 raise ValueError(f'{f}: annotation id {aid} (image id {iid}) lacks {missing}')
+            if not is_record_id(iid):
+                raise ValueError(f'{f}: annotation id {aid}: image id {iid!r} is not an int or string')
+            if not is_int(ann['category_id']):
+                raise ValueError(f'{f}: annotation id {aid} (image id {iid}): category_id must be an int, '
+                                 f'got {ann["category_id"]!r}')
+            if ann.get('iscrowd', 0) not in (0, 1) or isinstance(ann.get('iscrowd', 0), float):
+                raise ValueError(f'{f}: annotation id {aid} (image id {iid}): iscrowd must be 0 or 1, '
+                                 f'got {ann["iscrowd"]!r}')
             if aid in ann_ids:
                 raise ValueError(f'{f}: duplicate annotation id {aid} (image id {iid})')
             ann_ids.add(aid)
@@ -167,7 +210,7 @@ class CocoFormatDataset(DetBaseDataset):
                                  f'{sorted(cat_ids)}')
             box = ann['bbox']
             if (not isinstance(box, (list, tuple)) or len(box) != 4
-                    or not all(is_number(v) and (math.isfinite(v) or math.isnan(v)) for v in box)):
+                    or not all(is_number(v) and not (isinstance(v, float) and math.isinf(v)) for v in box)):
                 raise ValueError(f'{f}: annotation id {aid} (image id {iid}): bbox must be 4 '
                                  f'finite numbers [x, y, w, h], got {box!r}')
 
@@ -215,15 +258,15 @@ class CocoFormatDataset(DetBaseDataset):
                 label = label_of.get(ann['category_id'])
                 if label is None:
                     continue
-                x, y, w, h = (float(v) for v in ann['bbox'])
-                if not (w > 0 and h > 0 and math.isfinite(x) and math.isfinite(y)):
+                box = float32_box(ann['bbox'])
+                if box is None:
                     if self.on_invalid == 'raise':
                         raise ValueError(f'{self.ann_file}: annotation id {ann["id"]} (image id '
                                          f'{img["id"]}) has a degenerate bbox {ann["bbox"]!r} '
-                                         "(w <= 0, h <= 0 or NaN); use on_invalid='skip' to drop it")
+                                         f'({DEGENERATE}); use on_invalid=\'skip\' to drop it')
                     skipped.append(ann['id'])
                     continue
-                boxes.append((x, y, x + w, y + h))
+                boxes.append(box)
                 labels.append(label)
                 ignore.append(bool(ann.get('iscrowd', 0)))
             data_list.append(dict(
@@ -235,7 +278,7 @@ class CocoFormatDataset(DetBaseDataset):
         self.num_skipped_boxes = len(skipped)
         if skipped:
             print_log(f'{self.ann_file}: skipped {len(skipped)} annotations with degenerate boxes '
-                      f'(w <= 0, h <= 0 or NaN), annotation ids {skipped[:10]}'
+                      f'({DEGENERATE}), annotation ids {skipped[:10]}'
                       f'{" ..." if len(skipped) > 10 else ""}', logger='current',
                       level=logging.WARNING)
         return data_list

@@ -8,14 +8,38 @@ from typing import Optional, Sequence
 import cv2
 from mmengine.hooks import Hook
 
+from centerx.data.transforms.loading import read_image_file
 from centerx.registry import HOOKS
 from centerx.structures import DetSample
 from centerx.visualization import draw_predictions
 
+#: drawings are JPEG files; other images get ``.jpg`` appended to their whole name
+_JPEG = ('.jpg', '.jpeg')
+
+
+def show_path(out_dir: str, img_path: str, img_root: Optional[str] = None) -> str:
+    """Where the drawing of ``img_path`` goes: its path relative to ``img_root`` (the
+    dataset's image folder) under ``out_dir``, so that images of one base name in different
+    folders never overwrite each other. A path outside ``img_root`` (or without one) keeps
+    all its folders (an absolute path below ``out_dir/_abs``, ``..`` written ``__``). The
+    drawing is a JPEG: ``a/b.jpg`` stays ``a/b.jpg``, ``a/b.png`` becomes ``a/b.png.jpg``
+    (so ``b.png`` and ``b.jpg`` of one folder stay apart too)."""
+    norm = osp.normpath(img_path)
+    if img_root and not osp.relpath(norm, osp.normpath(img_root)).startswith(os.pardir):
+        rel = osp.relpath(norm, osp.normpath(img_root))
+    elif osp.isabs(norm):
+        rel = osp.join('_abs', osp.splitdrive(norm)[1].lstrip('/\\'))
+    else:
+        rel = osp.join(*['__' if part == os.pardir else part for part in norm.split(os.sep)])
+    if osp.splitext(rel)[1].lower() not in _JPEG:
+        rel += '.jpg'
+    return osp.join(out_dir, rel)
+
 
 @HOOKS.register_module()
 class DrawPredictionsHook(Hook):
-    """Save every test image with its predictions above ``score_thr`` drawn on it."""
+    """Save every test image with its predictions above ``score_thr`` drawn on it, at
+    :func:`show_path` (the image's path relative to the dataset's ``data_prefix['img']``)."""
 
     def __init__(self, out_dir: str, score_thr: float = 0.3) -> None:
         self.out_dir = out_dir
@@ -23,12 +47,13 @@ class DrawPredictionsHook(Hook):
 
     def after_test_iter(self, runner, batch_idx: int, data_batch=None,
                         outputs: Optional[Sequence[DetSample]] = None) -> None:
-        os.makedirs(self.out_dir, exist_ok=True)
-        classes = runner.test_dataloader.dataset.metainfo.get('classes', ())
+        dataset = runner.test_dataloader.dataset
+        classes = dataset.metainfo.get('classes', ())
+        img_root = (getattr(dataset, 'data_prefix', None) or {}).get('img')
         for sample in outputs or []:
-            img = cv2.imread(sample.meta.img_path)
-            if img is None:
-                raise FileNotFoundError(f'cannot read {sample.meta.img_path} to draw predictions')
+            img = read_image_file(sample.meta.img_path, sample.meta.img_id)
             canvas = draw_predictions(img, sample, classes, self.score_thr)
-            name = osp.splitext(osp.basename(sample.meta.img_path))[0]
-            cv2.imwrite(osp.join(self.out_dir, f'{name}.jpg'), canvas)
+            path = show_path(self.out_dir, sample.meta.img_path, img_root)
+            os.makedirs(osp.dirname(path), exist_ok=True)
+            if not cv2.imwrite(path, canvas):
+                raise OSError(f'cannot write the drawing of {sample.meta.img_path} to {path}')

@@ -44,13 +44,24 @@ from centerx.data import DetBaseDataset
 from centerx.registry import DATASETS
 
 from .camera_meta import CameraMeta
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 from .nuscenes_names import INFO_ATTRIBUTE_NONE, NUSCENES_ATTRIBUTES, NUSCENES_CAMERAS
 from .nuscenes_results import camera_ego2global
 
 
-def _seconds_to_us(value: Any) -> Optional[int]:
+def _seconds_to_us(value: Any, where: str) -> Optional[int]:
+    """A timestamp in seconds (below 1e11) or already in microseconds, as int microseconds.
+
+    Raises:
+        ValueError: naming ``where``: not a finite number >= 0 (or beyond int64 microseconds).
+    """
     if value is None:
         return None
+    if not (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            and 0 <= value < 2 ** 63):  # False for NaN and inf
+        raise ValueError(f'{where}: timestamp must be a finite number >= 0 (seconds or microseconds), '
+                         f'got {value!r}')
     value = float(value)
     return int(round(value * 1e6)) if value < 1e11 else int(value)  # seconds, or already microseconds
 
@@ -162,6 +173,13 @@ class NuScenesInfoDataset(DetBaseDataset):
             if not isinstance(cam_instances, dict):
                 raise ValueError(f'{where}: "cam_instances" must be a dict camera -> list')
             ego2global = _matrix(sample.get('ego2global'), (4, 4), f'{where}: ego2global')
+            lidar_points = sample.get('lidar_points') or {}
+            if not isinstance(lidar_points, dict):
+                raise ValueError(f'{where}: "lidar_points" must be a dict, got {type(lidar_points).__name__}')
+            sample_idx = sample.get('sample_idx', i)
+            if not isinstance(sample_idx, (int, np.integer)) or isinstance(sample_idx, bool):
+                raise ValueError(f'{where}: sample_idx must be an int, got {sample_idx!r}')
+            sample_timestamp = _seconds_to_us(sample.get('timestamp'), where)
             for cam in self.cameras:
                 img = images.get(cam)
                 if not isinstance(img, dict):
@@ -172,7 +190,7 @@ class NuScenesInfoDataset(DetBaseDataset):
                 cam2img = _intrinsics(img.get('cam2img'), f'{cw}: cam2img')
                 cam2ego = _matrix(img.get('cam2ego'), (4, 4), f'{cw}: cam2ego')
                 cam_ego2global = ego2global
-                lidar2ego = (sample.get('lidar_points') or {}).get('lidar2ego')
+                lidar2ego = lidar_points.get('lidar2ego')
                 if img.get('lidar2cam') is not None and lidar2ego is not None:
                     # the camera's own ego pose (info files store the lidar-time one per sample)
                     cam_ego2global = camera_ego2global(
@@ -185,12 +203,13 @@ class NuScenesInfoDataset(DetBaseDataset):
                 out.append(dict(
                     img_path=join_path(img_prefix, path) if img_prefix else path,
                     img_id=f'{token}/{cam}', sample_token=token, cam_name=cam,
-                    sample_idx=sample.get('sample_idx', i),
+                    sample_idx=int(sample_idx),
                     height=self.image_size[1] if self.image_size else None,
                     width=self.image_size[0] if self.image_size else None,
                     task_metas=(CameraMeta(cam2img=cam2img, cam2ego=cam2ego, ego2global=cam_ego2global,
-                                           timestamp=_seconds_to_us(img.get('timestamp', sample.get('timestamp')))),),
-                    sample_timestamp=_seconds_to_us(sample.get('timestamp')),
+                                           timestamp=_seconds_to_us(img.get('timestamp', sample.get('timestamp')),
+                                                                    cw)),),
+                    sample_timestamp=sample_timestamp,
                     instances=self._parse_instances(insts, label_of, set(categories.values()), cw)))
         return out
 
@@ -219,17 +238,27 @@ class NuScenesInfoDataset(DetBaseDataset):
                 raise ValueError(f'{iw}: bbox / bbox_3d must be finite, got {inst["bbox"]!r} / {inst["bbox_3d"]!r}')
             if not min(box3d[3:6]) > 0:
                 raise ValueError(f'{iw}: bbox_3d sizes (l, h, w) must be positive, got {box3d[3:6]}')
+            if max(abs(v) for v in box + box3d) > FLOAT32_MAX:
+                raise ValueError(f'{iw}: bbox / bbox_3d values must be within the float32 range, got '
+                                 f'{inst["bbox"]!r} / {inst["bbox_3d"]!r}')
             vel = inst.get('velocity')
             vel = [math.nan, math.nan] if vel is None else _numbers(vel, 2, f'{iw}: velocity', allow_nan=True)
+            if any(math.isinf(v) or abs(v) > FLOAT32_MAX for v in vel):
+                raise ValueError(f'{iw}: velocity must be 2 finite numbers within float32 (NaN = unknown), '
+                                 f'got {inst["velocity"]!r}')
+            valid = inst.get('bbox_3d_isvalid', True)
+            if not isinstance(valid, (bool, np.bool_)):
+                raise ValueError(f'{iw}: bbox_3d_isvalid must be a bool, got {valid!r}')
             attr = inst.get('attr_label', INFO_ATTRIBUTE_NONE)
-            if not isinstance(attr, (int, np.integer)) or not -1 <= int(attr) <= INFO_ATTRIBUTE_NONE:
+            if (not isinstance(attr, (int, np.integer)) or isinstance(attr, bool)
+                    or not -1 <= int(attr) <= INFO_ATTRIBUTE_NONE):
                 raise ValueError(f'{iw}: attr_label must be an int in [-1, {INFO_ATTRIBUTE_NONE}], got {attr!r}')
             bboxes.append(box)
             boxes3d.append(box3d)
             vels.append(vel)
             labels.append(label_of[int(label)])
             attrs.append(-1 if int(attr) == INFO_ATTRIBUTE_NONE else int(attr))
-            ignore.append(not bool(inst.get('bbox_3d_isvalid', True)))
+            ignore.append(not bool(valid))
         return dict(bboxes=np.asarray(bboxes, np.float32).reshape(-1, 4),
                     boxes3d=np.asarray(boxes3d, np.float32).reshape(-1, 7),
                     velocities=np.asarray(vels, np.float32).reshape(-1, 2),

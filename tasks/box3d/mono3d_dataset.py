@@ -55,7 +55,7 @@ from mmengine.fileio import join_path
 
 from centerx.data import DetBaseDataset
 from centerx.data.base_dataset import resolve_on_invalid
-from centerx.data.coco_format import read_coco_json
+from centerx.data.coco_format import DEGENERATE, float32_box, is_int, is_record_id, read_coco_json
 from centerx.registry import DATASETS
 from centerx.utils import log
 
@@ -95,8 +95,10 @@ class NuScenesMono3DDataset(DetBaseDataset):
             ``num_lidar_pts + num_radar_pts == 0`` as ``ignore`` (the nuScenes detection
             benchmark does not evaluate them); files without these counts are unaffected.
         filter_cfg: ``dict(filter_empty_gt=bool, min_size=int)`` (not in ``test_mode``).
-        on_invalid: degenerate 2D boxes (w <= 0 or h <= 0) or 3D sizes <= 0: ``'raise'``
-            raises, ``'skip'`` drops them (counted in ``self.num_skipped_boxes``).
+        on_invalid: degenerate 2D boxes (w <= 0 or h <= 0, or no positive size as float32)
+            or 3D boxes (a size <= 0, or beyond float32): ``'raise'`` raises, ``'skip'`` drops
+            them (counted in ``self.num_skipped_boxes``). Values of a wrong type, non-finite
+            numbers elsewhere and an empty file are always a ValueError naming the file.
         invalid_box: deprecated name of ``on_invalid`` (``'error'`` = ``'raise'``).
         generate_if_missing: when ``ann_file`` does not exist, call
             :func:`centerx_tasks.box3d.synthetic.ensure_synthetic_box3d` with these keyword
@@ -153,8 +155,8 @@ class NuScenesMono3DDataset(DetBaseDataset):
     def _category_names(self, data: dict) -> Dict[Any, str]:
         names = {}
         for cat in data['categories']:
-            if not isinstance(cat, dict) or 'id' not in cat or not isinstance(cat.get('name'), str):
-                raise ValueError(f'{self.ann_file}: category {cat!r} needs an "id" and a "name"')
+            if not isinstance(cat, dict) or not is_record_id(cat.get('id')) or not isinstance(cat.get('name'), str):
+                raise ValueError(f'{self.ann_file}: category {cat!r} needs an int or string "id" and a string "name"')
             if cat['name'] not in NUSCENES_CLASSES:
                 raise ValueError(f'{self.ann_file}: category {cat!r} is not a nuScenes detection class '
                                  f'{NUSCENES_CLASSES}')
@@ -177,12 +179,22 @@ class NuScenesMono3DDataset(DetBaseDataset):
     def _image_record(self, img: Any) -> dict:
         """Geometry and identity of one image record (both layouts)."""
         f = self.ann_file
-        if not isinstance(img, dict) or 'id' not in img:
-            raise ValueError(f'{f}: image record without "id": {img!r}')
+        if not isinstance(img, dict) or not is_record_id(img.get('id')):
+            raise ValueError(f'{f}: image record without an int or string "id": {img!r}')
         iid = img['id']
         missing = [k for k in ('file_name', 'height', 'width') if k not in img]
         if missing:
             raise ValueError(f'{f}: image id {iid!r} lacks {missing}')
+        for key in ('height', 'width'):
+            if not is_int(img[key]) or img[key] <= 0:
+                raise ValueError(f'{f}: image id {iid!r}: {key} must be a positive int, got {img[key]!r}')
+        for key, required in (('file_name', True), ('cam_name', False), ('token', False), ('sample_token', False)):
+            value = img.get(key)
+            if (required or value is not None) and not (isinstance(value, str) and value):
+                raise ValueError(f'{f}: image id {iid!r}: {key} must be a non-empty string, got {value!r}')
+        if img.get('timestamp') is not None and not (is_int(img['timestamp']) and 0 <= img['timestamp'] < 2 ** 63):
+            raise ValueError(f'{f}: image id {iid!r}: timestamp must be an int of microseconds, '
+                             f'got {img["timestamp"]!r}')
         try:
             if 'cam2img' in img:
                 cam2img = np.asarray(img['cam2img'], np.float64)
@@ -291,11 +303,17 @@ class NuScenesMono3DDataset(DetBaseDataset):
             missing = [k for k in ('id', 'image_id', 'bbox', 'bbox_cam3d') if k not in ann]
             if missing:
                 raise ValueError(f'{where} lacks {missing}')
+            if not is_record_id(aid) or not is_record_id(iid):
+                raise ValueError(f'{where}: id and image_id must be ints or strings')
             if aid in ann_ids:
                 raise ValueError(f'{where}: duplicate annotation id')
             ann_ids.add(aid)
             if iid not in images:
                 raise ValueError(f'{where} refers to an image id that is not among the images')
+            if 'category_name' in ann and not isinstance(ann['category_name'], str):
+                raise ValueError(f'{where}: category_name must be a string, got {ann["category_name"]!r}')
+            if 'category_name' not in ann and not is_record_id(ann.get('category_id')):
+                raise ValueError(f'{where}: category_id must be an int or string, got {ann.get("category_id")!r}')
             if 'category_name' not in ann and ann.get('category_id') not in cat_names:
                 raise ValueError(f'{where}: category_id {ann.get("category_id")!r} is not among the '
                                  f'categories {sorted(cat_names, key=str)}')
@@ -324,15 +342,17 @@ class NuScenesMono3DDataset(DetBaseDataset):
             if name not in label_of:
                 dropped += 1
                 continue
-            x, y, w, h = finite_numbers(ann['bbox'], 4)
-            box3d = to_contract(raw[None], layout)[0]
-            if not (w > 0 and h > 0 and np.all(box3d[3:6] > 0)):
+            box2d = float32_box(ann['bbox'])
+            with np.errstate(over='ignore', invalid='ignore'):
+                box3d = to_contract(raw[None], layout)[0].astype(np.float32)
+            if box2d is None or not (np.isfinite(box3d).all() and np.all(box3d[3:6] > 0)):
                 if self.on_invalid == 'raise':
-                    raise ValueError(f'{where} has a degenerate bbox {ann["bbox"]!r} or 3D size '
-                                     f'{box3d[3:6].tolist()}; use on_invalid="skip" to drop it')
+                    raise ValueError(f'{where} has a degenerate bbox {ann["bbox"]!r} ({DEGENERATE}) or '
+                                     f'3D box {box3d.tolist()} (a size <= 0, or beyond float32); '
+                                     'use on_invalid="skip" to drop it')
                 skipped.append(ann['id'])
                 continue
-            row = dict(bboxes=(x, y, x + w, y + h), boxes3d=box3d, labels=label_of[name],
+            row = dict(bboxes=box2d, boxes3d=box3d, labels=label_of[name],
                        **self._annotation_extras(ann, where))
             for key, value in row.items():
                 per_image[ann['image_id']][key].append(value)
@@ -343,23 +363,33 @@ class NuScenesMono3DDataset(DetBaseDataset):
         (-1 = unknown) and ``ignore`` of one annotation."""
         velo = ann.get('velo_cam3d')
         velocity = np.full(2, np.nan) if velo is None else finite_numbers(velo, 2, allow_nan=True)
+        if velocity is not None and (np.abs(velocity) > np.finfo(np.float32).max).any():
+            velocity = None
         if velocity is None:
             raise ValueError(f'{where}: velo_cam3d must be 2 numbers (or null), got {velo!r}')
         attr = ann.get('attribute_name')
+        if attr is not None and not isinstance(attr, str):
+            raise ValueError(f'{where}: attribute_name must be a string (or null), got {attr!r}')
         if attr in (None, '', 'None'):
             attr_label = -1
         elif attr in NUSCENES_ATTRIBUTES:
             attr_label = NUSCENES_ATTRIBUTES.index(attr)
         else:
             raise ValueError(f'{where}: unknown attribute_name {attr!r}; known: {NUSCENES_ATTRIBUTES}')
-        vis = ann.get('visibility', ann.get('visibility_token', -1))
-        try:
-            vis = int(vis) if vis not in (None, '') else -1
-        except (TypeError, ValueError) as e:
-            raise ValueError(f'{where}: visibility must be a level 1-4, got {vis!r}') from e
+        given = ann.get('visibility', ann.get('visibility_token', -1))
+        vis = -1 if given in (None, '') else given
+        if isinstance(vis, str) and vis.isdigit():  # nuScenes writes visibility tokens '1'-'4'
+            vis = int(vis)
+        if not (is_int(vis) and (vis == -1 or 1 <= vis <= 4)):
+            raise ValueError(f'{where}: visibility must be a level 1-4 (or null), got {given!r}')
+        if ann.get('iscrowd', 0) not in (0, 1) or isinstance(ann.get('iscrowd', 0), float):
+            raise ValueError(f'{where}: iscrowd must be 0 or 1, got {ann["iscrowd"]!r}')
         ignore = bool(ann.get('iscrowd', 0))
         if self.ignore_without_points and 'num_lidar_pts' in ann:
-            ignore = ignore or int(ann.get('num_lidar_pts', 0)) + int(ann.get('num_radar_pts', 0)) == 0
+            counts = (ann.get('num_lidar_pts'), ann.get('num_radar_pts', 0))
+            if not all(is_int(c) and c >= 0 for c in counts):
+                raise ValueError(f'{where}: num_lidar_pts / num_radar_pts must be ints >= 0, got {counts}')
+            ignore = ignore or sum(counts) == 0
         return dict(velocities=velocity, attr_labels=attr_label, visibility=vis, ignore=ignore)
 
     def _items(self, images: Dict[Any, dict], per_image: Dict[Any, Dict[str, list]]) -> List[dict]:

@@ -98,9 +98,13 @@ def finite_numbers(value: Any, n: int, allow_nan: bool = False) -> Optional[np.n
         if v is None and allow_nan:
             out[k] = math.nan
         elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            try:
+                v = float(v)
+            except OverflowError:  # an int beyond float64
+                return None
             if not (math.isfinite(v) or (allow_nan and math.isnan(v))):
                 return None
-            out[k] = float(v)
+            out[k] = v
         else:
             return None
     return out

@@ -42,7 +42,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.logging import print_log
 
-from centerx.data.coco_format import CocoFormatDataset, is_number
+from centerx.data.coco_format import CocoFormatDataset, float32_box, is_number
 from centerx.registry import DATASETS
 from centerx_tasks.keypoints.coco_meta import (COCO_KEYPOINT_NAMES, COCO_SIGMAS, DEFAULT_SIGMA, derive_flip_pairs,
                                        sided_name)
@@ -211,6 +211,11 @@ class CocoKeypointsDataset(CocoFormatDataset):
                 raise ValueError(f'{f}: annotation id {aid} (image id {iid}): "keypoints" value '
                                  f'{v!r} at position {pos} is not a finite number')
         arr = np.asarray(values, np.float64).reshape(k, 3)
+        beyond = np.abs(arr) > np.finfo(np.float32).max
+        if beyond.any():
+            pos = int(np.flatnonzero(beyond.reshape(-1))[0])
+            raise ValueError(f'{f}: annotation id {aid} (image id {iid}): "keypoints" value '
+                             f'{values[pos]!r} at position {pos} is beyond the float32 range')
         bad = ~np.isin(arr[:, 2], (0.0, 1.0, 2.0))
         if bad.any():
             j = int(np.flatnonzero(bad)[0])
@@ -236,8 +241,7 @@ class CocoKeypointsDataset(CocoFormatDataset):
             for ann in by_image.get(img['id'], []):
                 if ann['category_id'] not in label_of:
                     continue
-                x, y, w, h = (float(v) for v in ann['bbox'])
-                if not (w > 0 and h > 0 and math.isfinite(x) and math.isfinite(y)):
+                if float32_box(ann['bbox']) is None:
                     continue  # the parent skipped it (on_invalid='skip') or raised
                 kept.append(self._parse_keypoints(ann, cats[ann['category_id']], k))
             instances = item['instances']

@@ -1,7 +1,8 @@
 """Reading images from disk."""
 from __future__ import annotations
 
-from typing import Dict
+import os
+from typing import Dict, Optional
 
 import cv2
 import numpy as np
@@ -9,6 +10,53 @@ from mmcv.transforms import BaseTransform
 
 from centerx.registry import TRANSFORMS
 from centerx.structures import ImageMeta
+
+_JPEG_START = b'\xff\xd8'
+_JPEG_SCAN = b'\xff\xda'
+_JPEG_END = b'\xff\xd9'
+_PNG_START = b'\x89PNG\r\n\x1a\n'
+_PNG_END = b'IEND'
+
+
+def truncation_of(data: bytes) -> Optional[str]:
+    """Why the encoded JPEG or PNG ``data`` is cut short, or None (complete or another format).
+
+    OpenCV decodes a truncated JPEG without an error (the missing rows come out grey), so
+    the markers are checked here: a JPEG needs an end-of-image marker after its last
+    start-of-scan (trailing bytes after it are allowed), a PNG its ``IEND`` chunk.
+    """
+    if data.startswith(_JPEG_START):
+        last_scan = data.rfind(_JPEG_SCAN)
+        if last_scan < 0 or data.find(_JPEG_END, last_scan) < 0:
+            return 'is a truncated JPEG (no end-of-image marker after its last scan)'
+    elif data.startswith(_PNG_START) and data.rfind(_PNG_END) < 0:
+        return 'is a truncated PNG (no IEND chunk)'
+    return None
+
+
+def read_image_file(path: str, img_id: object = None) -> np.ndarray:
+    """The BGR uint8 (H, W, 3) image of the file ``path``.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: naming the file and ``img_id``: unreadable (permissions, a folder),
+            empty, truncated, or not an image OpenCV can decode.
+    """
+    where = f'image {path} (img_id={img_id})'
+    if not os.path.exists(path):
+        raise FileNotFoundError(f'{where} does not exist')
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except OSError as e:
+        raise ValueError(f'{where} cannot be read: {e}') from e
+    reason = 'is empty' if not data else truncation_of(data)
+    if reason is None:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        reason = 'is not a readable image' if img is None else None
+    if reason is not None:
+        raise ValueError(f'{where} {reason}')
+    return img
 
 
 @TRANSFORMS.register_module()
@@ -20,17 +68,14 @@ class LoadImage(BaseTransform):
 
     Raises:
         FileNotFoundError / ValueError naming the file (and the image id) when it is
-        missing or unreadable, or when its size disagrees with the annotation's.
+        missing, unreadable, empty, truncated (JPEG / PNG) or not an image, or when its size
+        disagrees with the annotation's (see :func:`read_image_file`). In a data loader
+        worker the error reaches the main process (PyTorch re-raises it there).
     """
 
     def transform(self, results: Dict) -> Dict:
         path = results['img_path']
-        img = cv2.imread(path, cv2.IMREAD_COLOR)
-        if img is None:
-            import os
-            reason = 'does not exist' if not os.path.exists(path) else 'is not a readable image'
-            raise (FileNotFoundError if reason == 'does not exist' else ValueError)(
-                f'image {path} (img_id={results.get("img_id")}) {reason}')
+        img = read_image_file(path, results.get('img_id'))
         h, w = img.shape[:2]
         expected = (results.get('height'), results.get('width'))
         if all(v is not None for v in expected) and (h, w) != tuple(expected):
