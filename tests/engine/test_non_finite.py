@@ -103,6 +103,7 @@ def test_skip_leaves_weights_buffers_and_optimizer_state_and_counts(hub):
             assert torch.equal(value, state[key]), key  # BatchNorm statistics restored too
         assert wrapper.state_dict()['state'][0]['step'] == optim_state['state'][0]['step']
         assert hub.get_scalar(f'train/{SKIPPED_KEY}').current() == count
+        assert f'train/{SKIPPED_KEY}' in hub.state_dict()['log_scalars']  # saved, so resume carries it
     model.poison = None
     model.train_step(batch(), wrapper)  # finite again: training goes on
     assert not torch.equal(state['heads.cars.weight'], model.heads['cars'].weight)
