@@ -3,8 +3,8 @@
 :class:`NonFiniteGuard` is a mixin for mmengine optim wrappers. During the forward
 (``optim_context``) it records the model's loss dict and, for a model with
 ``grouped_losses`` (``CenterNet``), the losses by structure (head, task, term). In
-``update_params`` it checks the summed loss before ``backward`` and every gradient before
-``step``. A non-finite value then follows the wrapper's ``non_finite`` policy:
+``update_params`` it checks the summed loss before ``backward`` (in distributed runs all ranks
+agree, so that none skips a backward the others run) and every gradient before ``step``. A non-finite value then follows the wrapper's ``non_finite`` policy:
 
 - ``'stop'`` (default): raise :class:`NonFiniteLossError`, naming the iteration, the loss
   term(s) with their head and task, or the parameters whose gradient is not finite;
@@ -44,6 +44,21 @@ def _is_finite(value: Tensor) -> bool:
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     """The model inside a (Distributed)DataParallel wrapper."""
     return getattr(model, 'module', model)
+
+
+def _all_ranks_agree(finite: bool, device: torch.device) -> bool:
+    """Whether the loss is finite on every rank (``finite`` outside distributed runs).
+
+    Ranks must decide together: a rank that skipped ``backward`` while the others run it would
+    leave them waiting in DDP's gradient all-reduce forever. (Gradients need no vote: after that
+    all-reduce they are the same on every rank.)
+    """
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return finite
+    flag = torch.tensor([1.0 if finite else 0.0], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item() == 1.0)
 
 
 class NonFiniteGuard:
@@ -97,7 +112,10 @@ class NonFiniteGuard:
     # ------------------------------------------------------------------ checking
     def update_params(self, loss: Tensor, step_kwargs: Optional[Dict] = None,
                       zero_kwargs: Optional[Dict] = None) -> None:
-        problem = None if _is_finite(loss) else self._describe_loss(loss)
+        finite = _is_finite(loss)
+        problem = None if finite else self._describe_loss(loss)
+        if not _all_ranks_agree(finite, loss.device) and problem is None:
+            problem = 'the loss of another rank is not finite (see its message)'
         if problem is None:
             self.backward(self.scale_loss(loss))
             problem = self._describe_grads() if self.check_grads else None

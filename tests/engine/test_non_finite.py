@@ -122,3 +122,4 @@ def test_every_training_is_guarded_and_the_option_reaches_the_wrapper():
     model = TwoHeadModel()
     wrapper = OPTIM_WRAPPERS.build(dict(cfg.optim_wrapper, optimizer=torch.optim.SGD(model.parameters(), lr=0.1)))
     assert wrapper.non_finite == 'skip'
+
