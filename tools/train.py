@@ -4,12 +4,18 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
+import shlex
 import sys
+from typing import Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import centerx_tasks  # noqa: E402,F401  (the built-in tasks register themselves, as a plugin does)
+from centerx.engine.checkpoint import latest_checkpoint  # noqa: E402
 from centerx.engine.launch import build_runner, distributed_teardown, load_config  # noqa: E402
+
+#: exit status after Ctrl-C (128 + SIGINT), as shells report it
+INTERRUPTED_STATUS = 130
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,16 +39,51 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def resume_command(argv: Sequence[str], work_dir: str) -> str:
+    """The command line that resumes this training: the same arguments with ``--work-dir`` and
+    ``--resume`` (latest checkpoint) instead of any given."""
+    args, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            if not arg.startswith('-'):
+                continue  # the value of --resume / --work-dir
+        if arg in ('--resume', '--work-dir'):
+            skip = True
+            continue
+        if arg.startswith(('--resume=', '--work-dir=')):
+            continue
+        args.append(arg)
+    return shlex.join(['python', 'tools/train.py', *args, '--work-dir', work_dir, '--resume'])
+
+
+def interrupted_message(argv: Sequence[str], work_dir: str, iteration: Optional[int]) -> str:
+    """One line after Ctrl-C: where training stopped, what is on disk, how to resume."""
+    last = latest_checkpoint(work_dir) if os.path.isfile(osp.join(work_dir, 'last_checkpoint')) else None
+    where = f'at iteration {iteration}' if iteration is not None else 'before training started'
+    saved = f'last complete checkpoint: {last}' if last else 'no checkpoint saved yet'
+    return f'Interrupted {where} ({saved}; nothing partial was written). Resume with: ' \
+        f'{resume_command(argv, work_dir)}'
+
+
 def main(argv=None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options, work_dir=args.work_dir, launcher=args.launcher,
                       amp=args.amp, trust_checkpoint=args.trust_checkpoint)
     if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        cfg.resume, cfg.load_from = True, latest_checkpoint(cfg.work_dir)
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    with distributed_teardown():
-        build_runner(cfg).train()
+    runner = None
+    try:
+        with distributed_teardown():
+            runner = build_runner(cfg)
+            runner.train()
+    except KeyboardInterrupt:
+        iteration = runner.iter if runner is not None else None
+        print(interrupted_message(argv, cfg.work_dir, iteration), file=sys.stderr)
+        sys.exit(INTERRUPTED_STATUS)
 
 
 if __name__ == '__main__':

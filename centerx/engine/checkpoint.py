@@ -8,18 +8,76 @@ allowlist of exactly those types. Loading anything else (an arbitrary pickle can
 code) needs an explicit opt-in: ``trust=True`` or the environment variable
 ``CENTERX_TRUST_CHECKPOINTS=1`` (``tools/train.py`` and ``tools/test.py`` set it with
 ``--trust-checkpoint``).
+
+Checkpoints are also written atomically (:func:`atomic_write_bytes`: a temporary file in the
+same folder, fsync, ``os.replace``), so a process killed while saving leaves either the old
+state or the complete new file, never a half-written one under the checkpoint's name; and a
+truncated or corrupted file is refused on loading (:class:`CheckpointCorruptError`, naming it).
 """
 from __future__ import annotations
 
 import os
 import os.path as osp
 import pickle
+import tempfile
+import zipfile
 from typing import Any, List, Optional
 
 import numpy as np
 import torch
 
 TRUST_ENV = 'CENTERX_TRUST_CHECKPOINTS'
+
+
+class CheckpointCorruptError(RuntimeError):
+    """A checkpoint file that is truncated or damaged (the message names the file)."""
+
+
+def atomic_write_bytes(data: bytes, path: str) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is never seen half-written.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk (fsync), and the
+    file is renamed over ``path`` (``os.replace``, atomic on POSIX and Windows); the folder is
+    fsynced so that the rename survives a power loss. On any error (KeyboardInterrupt included)
+    the temporary file is removed and ``path`` is left as it was.
+    """
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+    if hasattr(os, 'O_DIRECTORY'):
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def check_integrity(filename: str) -> None:
+    """Refuse a damaged torch zip checkpoint before unpickling it: every member's CRC is checked
+    (torch itself does not check them, so a damaged tensor would load as silent garbage).
+
+    Raises:
+        CheckpointCorruptError: a member whose CRC does not match, or an unreadable archive.
+    """
+    if not zipfile.is_zipfile(filename):
+        return  # not a zip: truncated, junk or a legacy format; torch.load decides (see load)
+    try:
+        with zipfile.ZipFile(filename) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise CheckpointCorruptError(f'checkpoint {filename} is corrupted: {err}') from err
+    if bad is not None:
+        raise CheckpointCorruptError(f'checkpoint {filename} is corrupted: member {bad!r} fails its CRC check')
 
 
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
@@ -59,23 +117,74 @@ def load_checkpoint_file(filename: str, map_location: Any = 'cpu', trust: Option
 
     Raises:
         FileNotFoundError: the file does not exist.
+        CheckpointCorruptError: the file is truncated, empty, not a checkpoint, or fails the
+            CRC check of :func:`check_integrity`; the message names the file.
         pickle.UnpicklingError: the file holds objects outside the allowlist; the message
             names the file, the offending object and how to opt in.
     """
     filename = osp.expanduser(str(filename))
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} can not be found')
+    check_integrity(filename)
     if trust_requested(trust):
-        return torch.load(filename, map_location=map_location, weights_only=False)
+        return _load_or_explain(filename, map_location, weights_only=False)
     try:
         with torch.serialization.safe_globals(_allowlist()):
-            return torch.load(filename, map_location=map_location, weights_only=True)
+            return _load_or_explain(filename, map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         raise pickle.UnpicklingError(
             f'checkpoint {filename} holds objects that safe (weights-only) loading does not allow: '
             f'{str(err).splitlines()[0]}\nIf you trust this file, load it with full unpickling: pass '
             f'--trust-checkpoint to tools/train.py / tools/test.py, or set {TRUST_ENV}=1. '
             'Never do this for a file from an untrusted source: unpickling can run arbitrary code.') from err
+
+
+def _load_or_explain(filename: str, map_location: Any, weights_only: bool) -> Any:
+    """``torch.load``; a file that is not a complete zip checkpoint and fails to load raises
+    :class:`CheckpointCorruptError` naming it (torch's own message does not)."""
+    complete = zipfile.is_zipfile(filename)
+    try:
+        return torch.load(filename, map_location=map_location, weights_only=weights_only)
+    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as err:
+        if complete and isinstance(err, pickle.UnpicklingError):
+            raise  # a complete archive with a disallowed object: the allowlist message applies
+        reason = 'it is empty' if osp.getsize(filename) == 0 else \
+            'it is not a complete torch checkpoint (truncated while being written, or damaged)'
+        raise CheckpointCorruptError(f'checkpoint {filename} can not be loaded: {reason} '
+                                     f'({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ""})') from err
+
+
+def latest_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint ``<work_dir>/last_checkpoint`` names (mmengine writes it after each save),
+    or ``None`` when there is none (a fresh work dir: training starts from scratch).
+
+    Raises:
+        CheckpointCorruptError: ``last_checkpoint`` is empty, or names a file that does not exist
+            (the message names both).
+    """
+    record = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(record):
+        return None
+    with open(record) as f:
+        path = f.read().strip()
+    if not path:
+        raise CheckpointCorruptError(f'{record} is empty (the process died while writing it); pass the '
+                                     'checkpoint to resume from explicitly: --resume <work_dir>/iter_N.pth')
+    if not osp.isfile(path):
+        raise CheckpointCorruptError(f'{record} names {path}, which does not exist; pass the checkpoint '
+                                     'to resume from explicitly: --resume <work_dir>/iter_N.pth')
+    return path
+
+
+def install_atomic_writes() -> None:
+    """Make mmengine's local file backend (``save_checkpoint`` writes through it) write with
+    :func:`atomic_write_bytes`."""
+    from mmengine.fileio.backends.local_backend import LocalBackend
+
+    def put(self, obj: bytes, filepath) -> None:
+        atomic_write_bytes(obj, str(filepath))
+
+    LocalBackend.put = put
 
 
 def install_safe_loader() -> None:

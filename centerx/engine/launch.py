@@ -12,6 +12,7 @@ from mmengine.runner import Runner
 
 from .checkpoint import TRUST_ENV
 from .consistency import DataModelCheckHook
+from .non_finite import GUARDED_VERSION
 
 
 def parse_cfg_options(options: Sequence[str]) -> dict:
@@ -84,6 +85,10 @@ def load_config(path: str, cfg_options: Sequence[str] = (), work_dir: Optional[s
             wrapper.setdefault('loss_scale', 'dynamic')
         else:
             wrapper.type = 'BF16AutocastOptimWrapper'
+    if cfg.get('optim_wrapper') is not None:
+        # every training checks for non-finite losses and gradients (centerx.engine.non_finite)
+        wrapper = cfg.optim_wrapper
+        wrapper.type = GUARDED_VERSION.get(wrapper.get('type', 'OptimWrapper'), wrapper.get('type'))
     if launcher != 'none' and not torch.cuda.is_available():
         init_cpu_distributed(launcher)
         cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)

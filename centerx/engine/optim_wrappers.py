@@ -8,12 +8,16 @@ from mmengine.optim import OptimWrapper
 
 from centerx.registry import OPTIM_WRAPPERS
 
+from .non_finite import NonFiniteGuard
+
 
 @OPTIM_WRAPPERS.register_module()
-class BF16AutocastOptimWrapper(OptimWrapper):
+class BF16AutocastOptimWrapper(NonFiniteGuard, OptimWrapper):
     """Run the forward pass under ``torch.autocast(device, bfloat16)``.
 
-    bfloat16 has float32's exponent range, so no loss scaling is needed. ``tools/train.py
+    bfloat16 has float32's exponent range, so no loss scaling is needed. Non-finite losses and
+    gradients are checked as in :class:`~centerx.engine.non_finite.GuardedOptimWrapper`
+    (``non_finite='stop'|'skip'``). ``tools/train.py
     --amp`` picks mmengine's ``AmpOptimWrapper`` on CUDA and this wrapper elsewhere.
     """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,7 +101,7 @@ def test_amp_on_cpu_autocasts_to_bfloat16():
     from centerx.engine.launch import load_config
     from centerx.registry import OPTIM_WRAPPERS
     cfg = load_config(str(TINY), amp=True)
-    assert cfg.optim_wrapper.type == ('AmpOptimWrapper' if torch.cuda.is_available() else 'BF16AutocastOptimWrapper')
+    assert cfg.optim_wrapper.type == ('GuardedAmpOptimWrapper' if torch.cuda.is_available() else 'BF16AutocastOptimWrapper')
     if torch.cuda.is_available():
         return
     model = torch.nn.Conv2d(3, 4, 3)
@@ -143,3 +144,79 @@ def test_distributed_teardown_destroys_the_process_group(tmp_path):
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def interrupt_long_run(cwd: Path, work_dir: str, after_iterations: int, signum: int) -> subprocess.CompletedProcess:
+    """Start a 1000-iteration training of the tiny config, wait (polling its losses.jsonl) until it
+    has run ``after_iterations`` iterations, send it ``signum`` and wait for it to end."""
+    import time
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
+    proc = subprocess.Popen([sys.executable, str(REPO / 'tools' / 'train.py'), str(TINY), '--work-dir', work_dir,
+                             '--cfg-options', 'train_cfg.max_iters=1000', 'train_cfg.val_interval=1000'],
+                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    losses = cwd / work_dir / 'losses.jsonl'
+    try:
+        while not losses.is_file() or len(read_losses(str(losses))) < after_iterations:
+            assert proc.poll() is None, f'the run ended early:\n{proc.stderr.read()[-3000:]}'
+            time.sleep(0.01)
+    finally:
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_continues_with_the_same_losses(trained):
+    """A run killed with SIGKILL after its iteration-10 checkpoint, resumed with --resume (latest
+    checkpoint), logs in scalars.json the same losses as the uninterrupted run A."""
+    import signal
+
+    from centerx.engine.scalars import read_scalars
+    train = str(REPO / 'tools' / 'train.py')
+    assert interrupt_long_run(trained, 'run_k', 12, signal.SIGKILL).returncode == -signal.SIGKILL
+    run_tool([train, str(TINY), '--work-dir', 'run_k', '--resume', '--cfg-options', 'train_cfg.max_iters=30',
+              'train_cfg.val_interval=30'], trained)
+    first_run_a = min(d for d in (trained / 'run_a').iterdir() if (d / 'vis_data' / 'scalars.json').is_file())
+    a = read_scalars(str(first_run_a))  # the uninterrupted 30 iterations
+    k = read_scalars(str(trained / 'run_k'))  # the newest run folder: the resumed run
+    resumed_from = k['loss'][0][0] - 1
+    assert resumed_from >= 10 and resumed_from % 5 == 0 and resumed_from < 30
+    for key in ('loss', 'loss_heatmap', 'loss_box2d_size', 'loss_box2d_offset'):
+        expected = [(it, v) for it, v in a[key] if it > resumed_from]
+        assert [it for it, _ in k[key]] == [it for it, _ in expected], key
+        for (it, got), (_, want) in zip(k[key], expected):
+            assert got == pytest.approx(want, rel=1e-4, abs=1e-6), (key, it)
+
+
+@pytest.mark.slow
+def test_ctrl_c_says_how_to_resume_in_one_line(tmp_path):
+    import signal
+    proc = interrupt_long_run(tmp_path, 'run_c', 7, signal.SIGINT)
+    stderr = proc.stderr
+    assert proc.returncode == 130, stderr[-3000:]
+    assert 'Traceback' not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith('Interrupted at iteration ') and 'nothing partial was written' in last
+    assert last.endswith(f'{TINY} --cfg-options train_cfg.max_iters=1000 train_cfg.val_interval=1000 '
+                         '--work-dir run_c --resume'), last
+    assert not [p.name for p in (tmp_path / 'run_c').iterdir() if p.name.endswith('.tmp')]
+
+
+@pytest.mark.slow
+def test_diverging_training_stops_naming_the_term_and_skip_counts(tmp_path):
+    """A learning rate of 1e30 makes the second step's loss non-finite: by default training stops
+    before the weights change, naming iteration, head and term; with non_finite='skip' every such
+    step is skipped and counted in scalars.json."""
+    from centerx.engine.scalars import read_scalars
+    train = str(REPO / 'tools' / 'train.py')
+    options = ['train_cfg.max_iters=4', 'train_cfg.val_interval=100', 'optim_wrapper.optimizer.lr=1e30']
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
+    proc = subprocess.run([sys.executable, train, str(TINY), '--work-dir', 'stop', '--cfg-options', *options],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert re.search(r"NonFiniteLossError: iteration 2: non-finite loss \S+: head 'objects' .*"
+                     r"Training stopped before the weights were updated", proc.stderr), proc.stderr[-3000:]
+    run_tool([train, str(TINY), '--work-dir', 'skip', '--cfg-options', *options, 'optim_wrapper.non_finite=skip'],
+             tmp_path)
+    skipped = read_scalars(str(tmp_path / 'skip'))['non_finite_skipped']
+    assert skipped == [(2, 1.0), (3, 2.0), (4, 3.0)]
