@@ -52,6 +52,23 @@ def is_record_id(value: Any) -> bool:
     return is_int(value) or isinstance(value, str)
 
 
+def check_image_record(img: Any, where: str) -> None:
+    """Check the parts of a COCO-style image record every reader needs: an int or string ``id``,
+    and ``file_name``, ``height`` and ``width`` present with positive int sizes.
+
+    Raises:
+        ValueError: naming ``where`` (the annotation file) and the image id.
+    """
+    if not isinstance(img, dict) or not is_record_id(img.get('id')):
+        raise ValueError(f'{where}: image record without an int or string "id": {img!r}')
+    missing = [k for k in ('file_name', 'height', 'width') if k not in img]
+    if missing:
+        raise ValueError(f'{where}: image id {img["id"]!r} lacks {missing}')
+    for key in ('height', 'width'):
+        if not is_int(img[key]) or img[key] <= 0:
+            raise ValueError(f'{where}: image id {img["id"]!r}: {key} must be a positive int, got {img[key]!r}')
+
+
 def float32_box(bbox: Any) -> Optional[Tuple[float, float, float, float]]:
     """``(x1, y1, x2, y2)`` of a COCO ``[x, y, w, h]`` as float32 values when it is a box of
     positive size there (finite, ``x2 > x1``, ``y2 > y1`` after rounding), else None
@@ -169,16 +186,9 @@ class CocoFormatDataset(DetBaseDataset):
         if not cat_ids:
             raise ValueError(f'{f}: no categories')
         for img in data['images']:
-            if not isinstance(img, dict) or not is_record_id(img.get('id')):
-                raise ValueError(f'{f}: image record without an int or string "id": {img!r}')
-            missing = [k for k in ('file_name', 'height', 'width') if k not in img]
-            if missing:
-                raise ValueError(f'{f}: image id {img["id"]} lacks {missing}')
-            for key in ('height', 'width'):
-                if not is_int(img[key]) or img[key] <= 0:
-                    raise ValueError(f'{f}: image id {img["id"]}: {key} must be a positive int, got {img[key]!r}')
+            check_image_record(img, f)
             if not isinstance(img['file_name'], str) or not img['file_name']:
-                raise ValueError(f'{f}: image id {img["id"]}: file_name must be a non-empty string, '
+                raise ValueError(f'{f}: image id {img["id"]!r}: file_name must be a non-empty string, '
                                  f'got {img["file_name"]!r}')
             if img['id'] in img_ids:
                 raise ValueError(f'{f}: duplicate image id {img["id"]}')

@@ -55,7 +55,7 @@ from mmengine.fileio import join_path
 
 from centerx.data import DetBaseDataset
 from centerx.data.base_dataset import resolve_on_invalid
-from centerx.data.coco_format import DEGENERATE, float32_box, is_int, is_record_id, read_coco_json
+from centerx.data.coco_format import DEGENERATE, check_image_record, float32_box, is_int, is_record_id, read_coco_json
 from centerx.registry import DATASETS
 from centerx.utils import log
 
@@ -179,15 +179,8 @@ class NuScenesMono3DDataset(DetBaseDataset):
     def _image_record(self, img: Any) -> dict:
         """Geometry and identity of one image record (both layouts)."""
         f = self.ann_file
-        if not isinstance(img, dict) or not is_record_id(img.get('id')):
-            raise ValueError(f'{f}: image record without an int or string "id": {img!r}')
+        check_image_record(img, f)
         iid = img['id']
-        missing = [k for k in ('file_name', 'height', 'width') if k not in img]
-        if missing:
-            raise ValueError(f'{f}: image id {iid!r} lacks {missing}')
-        for key in ('height', 'width'):
-            if not is_int(img[key]) or img[key] <= 0:
-                raise ValueError(f'{f}: image id {iid!r}: {key} must be a positive int, got {img[key]!r}')
         for key, required in (('file_name', True), ('cam_name', False), ('token', False), ('sample_token', False)):
             value = img.get(key)
             if (required or value is not None) and not (isinstance(value, str) and value):
