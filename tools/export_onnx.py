@@ -23,7 +23,8 @@ from centerx.engine.launch import load_config  # noqa: E402
 from centerx.export import DEFAULT_OPSET, export_onnx, max_differences  # noqa: E402
 from centerx.registry import MODELS  # noqa: E402
 
-#: largest onnxruntime-vs-PyTorch difference ``--check`` accepts on float outputs
+#: largest onnxruntime-vs-PyTorch difference the check accepts on float outputs (absolute up to 1,
+#: relative above: :func:`centerx.export.max_differences`)
 CHECK_TOLERANCE = 1e-4
 
 
