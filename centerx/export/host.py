@@ -1,8 +1,8 @@
 """Host-side preparation of an exported model's inputs: the test-time letterbox and its inverse.
 
 The graph's decoded fields are in original-image pixels because it takes ``inverse_affine`` as an
-input. :func:`letterbox` runs centerx's own ``CenterAffine`` (the test pipeline's resize), so the
-image and the matrix are exactly what ``tools/test.py`` would use; :func:`letterbox_inverse_affine`
+input. :func:`prepare_image` runs centerx's own ``CenterAffine`` (the test pipeline's resize), so the
+image and the matrix are exactly what ``tools/test.py`` would use; :func:`inverse_resize_affine`
 is the same matrix in closed form, for a host without centerx.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from centerx.data.transforms import CenterAffine
 from centerx.structures import ImageMeta
 
 
-def letterbox_inverse_affine(ori_shape: Tuple[int, int], input_shape: Tuple[int, int]) -> np.ndarray:
+def inverse_resize_affine(ori_shape: Tuple[int, int], input_shape: Tuple[int, int]) -> np.ndarray:
     """(3, 3) float64 network-input pixel -> original pixel of ``CenterAffine``'s letterbox.
 
     The original (h, w) is scaled by ``s = min(W / w, H / h)`` and centered in the (H, W) input,
@@ -29,7 +29,7 @@ def letterbox_inverse_affine(ori_shape: Tuple[int, int], input_shape: Tuple[int,
     return np.array([[1 / s, 0.0, -(W - s * w) / 2 / s], [0.0, 1 / s, -(H - s * h) / 2 / s], [0.0, 0.0, 1.0]])
 
 
-def letterbox(image: np.ndarray, input_shape: Tuple[int, int], task_metas: Sequence[object] = ()) -> Tuple[np.ndarray, ImageMeta]:
+def prepare_image(image: np.ndarray, input_shape: Tuple[int, int], task_metas: Sequence[object] = ()) -> Tuple[np.ndarray, ImageMeta]:
     """Resize one (h, w, 3) uint8 image into the export input size as the test pipeline does.
 
     Args:

@@ -21,8 +21,8 @@ pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')
 
 import centerx_tasks  # noqa: E402,F401  (registers the built-in tasks)
-from centerx.export import (ExportGraph, example_image_meta, export_onnx, letterbox,  # noqa: E402
-                            letterbox_inverse_affine, run_onnxruntime)
+from centerx.export import (ExportGraph, example_image_meta, export_onnx, prepare_image,  # noqa: E402
+                            inverse_resize_affine, run_onnxruntime)
 from centerx.models import CenterNet  # noqa: E402
 from centerx.registry import TASKS  # noqa: E402
 from centerx.structures import DetSample  # noqa: E402
@@ -75,8 +75,8 @@ def letterboxed_batch(model: CenterNet, seed: int = 0):
     rows, samples = [], []
     for i, (h, w) in enumerate(ORIGINALS):
         task_metas = tuple(example_image_meta(tasks, (h, w)).task_metas.values())
-        row, meta = letterbox(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), IMAGE, task_metas)
-        np.testing.assert_allclose(meta.inverse_affine, letterbox_inverse_affine((h, w), IMAGE), atol=1e-9)
+        row, meta = prepare_image(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), IMAGE, task_metas)
+        np.testing.assert_allclose(meta.inverse_affine, inverse_resize_affine((h, w), IMAGE), atol=1e-9)
         rows.append(row)
         samples.append(DetSample(meta=meta))
     return np.stack(rows), samples
