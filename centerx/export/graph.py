@@ -99,10 +99,12 @@ class ExportGraph(nn.Module):
 
     @property
     def topk(self) -> int:
+        """K: detections per head and image in every output."""
         return int(self.model.test_cfg['topk'])
 
     @property
     def input_names(self) -> List[str]:
+        """The arguments of :meth:`forward`: :data:`FIXED_INPUTS`, then :attr:`task_input_keys`."""
         return [*FIXED_INPUTS, *self.task_input_keys]
 
     def example_inputs(self, seed: int = 0) -> Tuple[Tensor, ...]:

@@ -142,10 +142,10 @@ def min_area_rect(points: Tensor) -> Tensor:
     num_points = points.shape[-2]
     origin = points.mean(dim=-2, keepdim=True)  # improves float32 precision
     pts = points - origin  # (..., V, 2)
-    # the pairs i < j in triu_indices order, built from the static point count (ONNX has no triu_indices)
+    # the pairs i < j in triu_indices order, as index lists built from the static point count
+    # (ONNX has no triu_indices; list indices trace as constants)
     pairs = [(i, j) for i in range(num_points) for j in range(i + 1, num_points)]
-    first = torch.tensor([i for i, _ in pairs], dtype=torch.int64, device=points.device)
-    second = torch.tensor([j for _, j in pairs], dtype=torch.int64, device=points.device)
+    first, second = [i for i, _ in pairs], [j for _, j in pairs]
     direction = pts[..., second, :] - pts[..., first, :]  # (..., E, 2)
     length = torch.linalg.vector_norm(direction, dim=-1)  # (..., E)
     valid = length > 0
