@@ -132,7 +132,7 @@ def draw_ground_truth(img: np.ndarray, sample: DetSample, classes: Sequence[str]
 
 
 def heatmap_overlay(img: np.ndarray, heat: np.ndarray, title: str = '', stride: Optional[int] = None,
-                    weight: float = 0.6) -> np.ndarray:
+                    weight: float = 0.7) -> np.ndarray:
     """A (h, w) heatmap in [0, 1] as a colour map over the dimmed BGR image ``img``
     (H, W, 3), with ``title`` written in the top-left corner. With ``stride`` each cell covers
     ``stride`` x ``stride`` pixels from the top-left corner (an output grid; cropped to the
@@ -147,7 +147,7 @@ def heatmap_overlay(img: np.ndarray, heat: np.ndarray, title: str = '', stride: 
         scaled[:blocks.shape[0], :blocks.shape[1]] = blocks
     else:
         scaled = cv2.resize(heat, (w, h), interpolation=cv2.INTER_NEAREST)
-    colour = cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    colour = cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)
     out = cv2.addWeighted(img, 1.0 - weight, colour, weight, 0.0)
     if title:
         put_title(out, title)

@@ -80,7 +80,7 @@ def load_weights(model: nn.Module, checkpoint: str, trust: Optional[bool] = None
                        f'{len(result.unexpected_keys)} unexpected keys {result.unexpected_keys[:5]}')
 
 
-def test_pipeline_of(cfg: Config) -> List[dict]:
+def inference_pipeline_of(cfg: Config) -> List[dict]:
     """The transforms of ``test_dataloader.dataset.pipeline`` without those that load annotations
     (types ``Load*Annotation*``).
 
@@ -115,7 +115,7 @@ def _pipelines(model: nn.Module) -> tuple:
         if cfg is None:
             raise AttributeError('inference_detector needs a model made by init_detector (it reads the test '
                                  'pipeline from model.cfg)')
-        steps = test_pipeline_of(cfg)
+        steps = inference_pipeline_of(cfg)
         cached = (Compose(steps), Compose(_array_pipeline(steps)))
         model._inference_pipelines = cached
     return cached
