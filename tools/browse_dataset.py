@@ -6,7 +6,7 @@ Example::
 
     python tools/browse_dataset.py configs/multitask_synthetic.py --num 8 --out-dir browse/
 
-Each picture is one sample (``<out-dir>/<index>_<image name>.png``): the network input with
+Each picture is one sample (the ``--num`` samples from index ``--start``) (``<out-dir>/<index>_<image name>.png``): the network input with
 its ground truth drawn by the tasks' drawers (so a plugin task that registers a drawer is
 drawn too), then per head the target heatmap its own render path draws, and the
 heatmap-like maps of its tasks (the keypoint heatmaps), over the dimmed input. The model is
@@ -40,7 +40,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('config', help='config file path')
     parser.add_argument('--split', choices=['train', 'val'], default='train',
                         help='which data loader\'s dataset and pipeline (default: train)')
-    parser.add_argument('--num', type=int, default=10, help='number of samples, from the first (default: 10)')
+    parser.add_argument('--num', type=int, default=10, help='number of samples (default: 10)')
+    parser.add_argument('--start', type=int, default=0, help='index of the first sample (default: 0)')
     parser.add_argument('--out-dir', default='browse_dataset', help='where the pictures go (default: browse_dataset)')
     parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE')
     return parser.parse_args(argv)
@@ -70,15 +71,17 @@ def browse_picture(model, item: dict, classes: Sequence[str]) -> np.ndarray:
 
 def main(argv: Optional[Sequence[str]] = None) -> List[str]:
     args = parse_args(argv)
-    if args.num < 1:
-        raise SystemExit(f'--num must be >= 1, got {args.num}')
+    if args.num < 1 or args.start < 0:
+        raise SystemExit(f'--num must be >= 1 and --start >= 0, got {args.num} and {args.start}')
     cfg = load_model_config(args.config, args.cfg_options)
     dataset = DATASETS.build(dataset_cfg_of(cfg, args.split))
     model = MODELS.build(cfg.model).eval()
     classes = model.classes
     os.makedirs(args.out_dir, exist_ok=True)
     written = []
-    for index in tqdm(range(min(args.num, len(dataset))), desc='browse', unit='image'):
+    if args.start >= len(dataset):
+        raise SystemExit(f'--start {args.start}: the {args.split} set has {len(dataset)} samples')
+    for index in tqdm(range(args.start, min(args.start + args.num, len(dataset))), desc='browse', unit='image'):
         item = dataset[index]
         picture = browse_picture(model, item, classes)
         name = osp.splitext(osp.basename(item['data_samples'].meta.img_path))[0] or 'image'

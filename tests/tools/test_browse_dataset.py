@@ -35,12 +35,16 @@ def test_multitask_pictures_have_a_panel_per_head_and_the_keypoint_heatmaps(tool
     assert hot[1] > 0 and hot[2] == hot[3] == hot[4] == 0, hot
 
 
-def test_val_split_and_num(tool, tmp_path, monkeypatch):
+def test_val_split_start_and_num(tool, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    written = tool.main([str(REPO / 'tests' / 'configs' / 'box3d_tiny.py'), '--split', 'val', '--num', '1',
-                         '--out-dir', 'pics'])
+    config = str(REPO / 'tests' / 'configs' / 'box3d_tiny.py')
+    written = tool.main([config, '--split', 'val', '--start', '1', '--num', '5', '--out-dir', 'pics'])
     picture = cv2.imread(written[0])
-    assert len(written) == 1 and picture.shape == (64, 2 * 96 + GAP, 3)  # ground truth | objects
+    assert [Path(p).name[:6] for p in written] == ['00001_']  # the val set has 2 samples
+    assert picture.shape == (64, 2 * 96 + GAP, 3)  # ground truth | objects
+    assert picture[:, :96].astype(int).sum() != picture[:, 96 + GAP:].astype(int).sum()
+    with pytest.raises(SystemExit, match='has 2 samples'):
+        tool.main([config, '--split', 'val', '--start', '2'])
 
 
 def test_a_plugin_task_is_drawn_through_its_drawer(tool, tmp_path, monkeypatch):
