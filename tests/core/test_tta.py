@@ -70,6 +70,10 @@ def test_merge_by_overlap_keeps_every_field_and_caps():
     assert out.extra.tolist() == [0, 20] and out.scores.tolist() == pytest.approx([0.9, 0.7])
     out = merge_by_overlap(dets, box_iou(BOXES, BOXES), parse_merge(None, topk=100))
     assert out.extra.tolist() == [0, 20, 30, 10] and float(out.scores[-1]) < 0.8
+    empty = dets[torch.zeros(4, dtype=torch.bool)]
+    for kind in ('nms', 'soft_nms'):
+        out = merge_by_overlap(empty, box_iou(empty.bboxes, empty.bboxes), parse_merge(dict(type=kind), topk=100))
+        assert len(out) == 0 and out.bboxes.shape == (0, 4)
 
 
 def test_config_checks():
