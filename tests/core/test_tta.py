@@ -46,6 +46,27 @@ def test_nms_is_class_wise_and_greedy():
     assert nms(nan, torch.tensor([0.5, 0.9]), torch.zeros(2, dtype=torch.long), 0.5).tolist() == [1]
 
 
+def greedy_reference(iou: np.ndarray, scores: np.ndarray, labels: np.ndarray, thr: float) -> list:
+    """Textbook greedy NMS, one candidate at a time."""
+    kept: list = []
+    for j in sorted(range(len(scores)), key=lambda i: -scores[i]):
+        if all(labels[i] != labels[j] or iou[i, j] <= thr for i in kept):
+            kept.append(j)
+    return kept
+
+
+def test_nms_matches_the_textbook_loop_on_crowded_boxes():
+    gen = torch.Generator().manual_seed(2)
+    lo = torch.rand(300, 2, generator=gen) * 60
+    boxes = torch.cat([lo, lo + 10 + torch.rand(300, 2, generator=gen) * 30], dim=1)
+    scores, labels = torch.rand(300, generator=gen), torch.randint(0, 3, (300,), generator=gen)
+    iou = box_iou(boxes, boxes)
+    for thr in (0.2, 0.5, 0.8):
+        got = nms(iou, scores, labels, thr).tolist()
+        assert got == greedy_reference(iou.numpy(), scores.numpy(), labels.numpy(), thr)
+        assert 10 < len(got) < 300
+
+
 def test_soft_nms_decays_by_overlap():
     iou = box_iou(BOXES, BOXES)
     keep, scores = soft_nms(iou, SCORES, LABELS, method='gaussian', sigma=0.5)
