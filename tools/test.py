@@ -10,6 +10,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import centerx_tasks  # noqa: E402,F401  (the built-in tasks register themselves, as a plugin does)
 from centerx.engine.launch import build_runner, distributed_teardown, load_config  # noqa: E402
+from centerx.tta import PAPER_SCALES  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -23,6 +24,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--show-score-thr', type=float, default=0.3, help='score threshold for --show-dir')
     parser.add_argument('--trust-checkpoint', action='store_true',
                         help='allow full (unsafe) unpickling of the checkpoint; only for files you trust')
+    parser.add_argument('--tta', action='store_true',
+                        help="test-time augmentation: flip and the paper's scales 0.5-1.5, merged by soft-NMS "
+                        '(sets model.test_cfg scales and flip; docs/config_reference.md)')
     parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -36,6 +40,13 @@ def main(argv=None) -> dict:
     cfg = load_config(args.config, args.cfg_options, work_dir=args.work_dir, launcher=args.launcher,
                       trust_checkpoint=args.trust_checkpoint)
     cfg.load_from = args.checkpoint
+    if args.tta:
+        test_cfg = dict(cfg.model.get('test_cfg') or {})
+        test_cfg.setdefault('scales', PAPER_SCALES)
+        test_cfg['flip'] = True
+        cfg.model.test_cfg = test_cfg
+        print(f"test-time augmentation: scales {tuple(test_cfg['scales'])}, flip, merge "
+              f"{dict(test_cfg.get('tta_merge') or {}).get('type', 'soft_nms')}", flush=True)
     cfg.resume = False
     hooks = list(cfg.get('custom_hooks', []) or [])
     if args.show_dir:
