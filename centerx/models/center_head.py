@@ -7,7 +7,7 @@ import torch
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
-from centerx.heatmap import Kernel, KernelShape, render_gaussians
+from centerx.heatmap import Kernel, render_gaussians
 from centerx.losses import penalty_reduced_focal_loss
 from centerx.task import Centers, Grid, Task, presence_of
 
@@ -116,7 +116,7 @@ class CenterHead(nn.Module):
 
         def draw(mask: Tensor) -> Tensor:
             return render_gaussians(shape, centers.batch_idx[mask], centers.labels[mask], xy_int[mask],
-                                    KernelShape(kernel.radius[mask], kernel.inv_cov[mask]))
+                                    kernel.select(mask))
 
         heat = draw(centers.valid)
         ignore = (draw(centers.ignore) > 0) & (heat < 1)
