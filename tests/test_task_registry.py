@@ -63,17 +63,20 @@ HEAD_OPTIONS = [dict(center_mode='class_agnostic'), dict(center_attention=True),
                 dict(center_mode='class_agnostic', center_attention=dict(detach=False)),
                 dict(kernel=dict(type='CenternessKernel')), dict(kernel=dict(type='BoxFillingGaussian', beta=1.0))]
 HEAD_OPTION_IDS = ['+'.join(f'{k}={v["type"] if k == "kernel" else v}' for k, v in o.items()) for o in HEAD_OPTIONS]
+#: the loss balancing methods (model option ``loss_balancing``)
+BALANCING = ['UncertaintyLossBalancing', 'GradNormLossBalancing', 'DynamicWeightAverage']
 OPTION_CASES = [(t, o) for t in TASK_TYPES for o in HEAD_OPTIONS]
 OPTION_CASE_IDS = [f'{t}-{i}' for t in TASK_TYPES for i in HEAD_OPTION_IDS]
 
 
-def build(task_cfgs: Sequence[dict], neck: str = 'DeconvNeck', head_options: Optional[dict] = None) -> CenterNet:
+def build(task_cfgs: Sequence[dict], neck: str = 'DeconvNeck', head_options: Optional[dict] = None,
+          loss_balancing: Optional[dict] = None) -> CenterNet:
     """A tiny model with one head ``h`` holding these tasks (the first that can places the centers)."""
     torch.manual_seed(0)
     return CenterNet(backbone=dict(type='TinyBackbone', channels=(8, 8, 16, 16)),
                      neck=dict(type=neck, out_channels=8),
                      heads=[dict(name='h', tasks=list(task_cfgs), head_conv=8, **(head_options or {}))],
-                     classes=CLASSES, test_cfg=dict(topk=64))
+                     classes=CLASSES, test_cfg=dict(topk=64), loss_balancing=loss_balancing)
 
 
 def build_one(task_type: str, task_kwargs: Optional[dict] = None, neck: str = 'DeconvNeck',
@@ -154,8 +157,8 @@ def check_step(model: CenterNet, batch: List[DetSample], every_branch_learns: bo
     and of every task branch gets a finite, nonzero gradient (else: no NaN gradients)."""
     model.train()
     losses = model.loss(inputs(len(batch)), batch)
-    assert losses and all(k.startswith('loss_') for k in losses)
-    total = sum(losses.values())
+    assert losses and all(k.startswith(('loss_', 'weight_')) for k in losses)  # weight_*: balancing, logged
+    total = sum(v for k, v in losses.items() if 'loss' in k)
     assert torch.isfinite(total), losses
     total.backward()
     for name, p in model.named_parameters():
@@ -281,6 +284,22 @@ def test_head_options_train_and_roundtrip(task_type, head_options):
     with torch.no_grad():
         out = model.predict(inputs(2), samples(model, [3, 0]))
     assert all(torch.isfinite(out[0].preds['h'].get(k).float()).all() for k in out[0].preds['h'].keys())
+
+
+@pytest.mark.parametrize('balancing', BALANCING)
+@pytest.mark.parametrize('task_type', TASK_TYPES)
+def test_loss_balancing_trains_every_branch_and_weight(task_type, balancing):
+    """Every balancing method with every task: two steps in which every branch learns and every
+    group's weight is logged; learned weights get a gradient."""
+    task_cls = TASKS.get(task_type)
+    cfgs = ([dict(type=task_cls.companion)] if task_cls.companion else []) + [dict(type=task_type)]
+    model = build(cfgs, loss_balancing=dict(type=balancing))
+    for _ in range(2):
+        model.zero_grad()
+        losses = check_step(model, samples(model, STEP_COUNTS), every_branch_learns=True)
+    assert {f'weight_h__{g.task or "heatmap"}' for g in model.loss_groups()} <= set(losses)
+    for p in model.loss_balancing.parameters():
+        assert p.grad is not None and float(p.grad.abs()) > 0
 
 
 @pytest.mark.parametrize('task_type', TASK_TYPES)
