@@ -110,3 +110,21 @@ def test_gradnorm_in_a_model_leaves_the_network_gradient_alone():
                                                        if not n.startswith('loss_balancing')]):
         torch.testing.assert_close(p.grad, q.grad, msg=name)
     assert all(float(w.grad.abs()) > 0 for w in balanced.loss_balancing.task_weights.values())
+
+
+def test_gradnorm_under_ddp_without_find_unused_parameters(tmp_path):
+    """The per-group gradients on the shared feature (autograd.grad inside the forward) leave
+    DDP's reducer alone, and the weights are in every step's graph."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    model = tiny(dict(type='GradNormLossBalancing'))
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path / "store"}', rank=0, world_size=1)
+    try:
+        ddp = DistributedDataParallel(model, find_unused_parameters=False)
+        for _ in range(2):
+            losses = ddp(torch.randn(1, 3, 64, 64), [sample()], mode='loss')
+            sum(v for k, v in losses.items() if 'loss' in k).backward()
+        assert all(w.grad is not None for w in model.loss_balancing.task_weights.values())
+    finally:
+        dist.destroy_process_group()

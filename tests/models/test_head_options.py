@@ -106,3 +106,20 @@ def test_class_agnostic_head_outputs_and_perfect_decode():
     for (x, y), label in zip(centers.peak_cells(grid).tolist(), [0, 2]):
         assert float(probs[0, label, y, x]) == pytest.approx(1.0, abs=1e-5)
         assert float(probs[0, :, y, x].sum() - probs[0, label, y, x]) < 1e-5  # no other class there
+
+
+def test_class_agnostic_model_predicts_with_flip_augmentation():
+    from centerx.models import CenterNet
+    from centerx.structures import DetSample, ImageMeta
+
+    torch.manual_seed(0)
+    model = CenterNet(backbone=dict(type='TinyBackbone', channels=(8, 8, 8, 8)), neck=dict(type='DeconvNeck', out_channels=8),
+                      heads=[dict(name='h', tasks=[dict(type='Box2DTask')], head_conv=8, center_mode='class_agnostic',
+                                  center_attention=True)],
+                      classes=('a', 'b'), test_cfg=dict(topk=10, flip=True))
+    model.eval()
+    sample = DetSample(meta=ImageMeta(img_id=0, img_path='', ori_shape=(64, 64), img_shape=(64, 64)), gt=InstanceData())
+    with torch.no_grad():
+        pred = model.predict(torch.randn(1, 3, 64, 64), [sample])[0].preds['h']
+    assert pred.bboxes.shape == (10, 4) and torch.isfinite(pred.bboxes).all()
+    assert bool(((pred.scores > 0) & (pred.scores < 1)).all()) and set(pred.labels.tolist()) <= {0, 1}
