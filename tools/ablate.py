@@ -300,16 +300,18 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     suffix = '_smoke' if args.quick else ''
     images = osp.join(osp.dirname(args.doc), 'images')
     os.makedirs(images, exist_ok=True)
-    label = ('SMOKE RUN (--quick: 1 seed, 6 iterations, 16 images): checks the script, measures nothing'
+    label = ('1 seed, 6 iterations, 16 training images: checks the script, measures nothing'
              if args.quick else f'{seeds} seeds x {iters} iterations')
-    plot(rows, args.demos, args.options, osp.join(images, f'ablations{suffix}.png'), label)
+    plot(rows, args.demos, args.options, osp.join(images, f'ablations{suffix}.png'),
+         ('SMOKE RUN: ' if args.quick else '') + label)
     has_weights = plot_weights(rows, args.demos, osp.join(images, f'ablation_weights{suffix}.png'),
-                               f'learned loss weights per group ({label})')
+                               ('SMOKE RUN: ' if args.quick else '') + f'learned loss weights per group ({label})')
     command = 'python tools/ablate.py ' + ' '.join(
         (['--quick'] if args.quick else ['--seeds', str(seeds), '--iters', str(iters)]) + ['--demos', *args.demos])
-    section = [f'### {"Smoke run, not results" if args.quick else "Measured"}: {label}', '',
+    section = [f'### {"Smoke run (--quick), not results" if args.quick else "Measured"}: {label}', '',
                f'Produced by `{command}` ({len(rows)} runs; metric of the final validation, mean +- std over '
-               'the seeds; s/iter: median training iteration on this machine).', '',
+               'the seeds; s/iter: median training iteration on this machine'
+               + (', here over 5 iterations of a CPU shared with other jobs' if args.quick else '') + ').', '',
                table(rows, args.demos, args.options), '',
                f'![ablations](images/ablations{suffix}.png)']
     if has_weights:
