@@ -58,24 +58,35 @@ ORIGINAL = (80, 128)
 STEP_COUNTS = [5, 4]
 #: left/right joint pairs the flip round trip gives tasks that take ``flip_pairs``
 FLIP_PAIRS = [[1, 2], [3, 4]]
+#: the head options of issue 14 (one config line each), tested with every task
+HEAD_OPTIONS = [dict(center_mode='class_agnostic'), dict(center_attention=True),
+                dict(center_mode='class_agnostic', center_attention=dict(detach=False)),
+                dict(kernel=dict(type='CenternessKernel')), dict(kernel=dict(type='BoxFillingGaussian', beta=1.0))]
+HEAD_OPTION_IDS = ['+'.join(f'{k}={v["type"] if k == "kernel" else v}' for k, v in o.items()) for o in HEAD_OPTIONS]
+#: the loss balancing methods (model option ``loss_balancing``)
+BALANCING = ['UncertaintyLossBalancing', 'GradNormLossBalancing', 'DynamicWeightAverage']
+OPTION_CASES = [(t, o) for t in TASK_TYPES for o in HEAD_OPTIONS]
+OPTION_CASE_IDS = [f'{t}-{i}' for t in TASK_TYPES for i in HEAD_OPTION_IDS]
 
 
-def build(task_cfgs: Sequence[dict], neck: str = 'DeconvNeck') -> CenterNet:
+def build(task_cfgs: Sequence[dict], neck: str = 'DeconvNeck', head_options: Optional[dict] = None,
+          loss_balancing: Optional[dict] = None) -> CenterNet:
     """A tiny model with one head ``h`` holding these tasks (the first that can places the centers)."""
     torch.manual_seed(0)
     return CenterNet(backbone=dict(type='TinyBackbone', channels=(8, 8, 16, 16)),
                      neck=dict(type=neck, out_channels=8),
-                     heads=[dict(name='h', tasks=list(task_cfgs), head_conv=8)], classes=CLASSES,
-                     test_cfg=dict(topk=64))
+                     heads=[dict(name='h', tasks=list(task_cfgs), head_conv=8, **(head_options or {}))],
+                     classes=CLASSES, test_cfg=dict(topk=64), loss_balancing=loss_balancing)
 
 
-def build_one(task_type: str, task_kwargs: Optional[dict] = None, neck: str = 'DeconvNeck') -> Tuple[CenterNet, str]:
+def build_one(task_type: str, task_kwargs: Optional[dict] = None, neck: str = 'DeconvNeck',
+              head_options: Optional[dict] = None) -> Tuple[CenterNet, str]:
     """One task (after its companion center task, if it needs one); returns the model and the task name."""
     task_cls = TASKS.get(task_type)
     tasks_cfg = [dict(type=task_type, **(task_kwargs or {}))]
     if task_cls.companion is not None:
         tasks_cfg.insert(0, dict(type=task_cls.companion))
-    model = build(tasks_cfg, neck)
+    model = build(tasks_cfg, neck, head_options)
     return model, task_of_type(model, task_type)
 
 
@@ -146,15 +157,17 @@ def check_step(model: CenterNet, batch: List[DetSample], every_branch_learns: bo
     and of every task branch gets a finite, nonzero gradient (else: no NaN gradients)."""
     model.train()
     losses = model.loss(inputs(len(batch)), batch)
-    assert losses and all(k.startswith('loss_') for k in losses)
-    total = sum(losses.values())
+    assert losses and all(k.startswith(('loss_', 'weight_')) for k in losses)  # weight_*: balancing, logged
+    total = sum(v for k, v in losses.items() if 'loss' in k)
     assert torch.isfinite(total), losses
     total.backward()
     for name, p in model.named_parameters():
         assert p.grad is None or torch.isfinite(p.grad).all(), name
     if every_branch_learns:
         head = model.heads['h']
-        for prefix, module in [('heatmap', head.heatmap)] + list(head.branches.items()):
+        options = [(n, m) for n, m in (('class_agnostic', head.class_agnostic),
+                                       ('center_attention', head.center_attention)) if m is not None]
+        for prefix, module in [('heatmap', head.heatmap)] + list(head.branches.items()) + options:
             for name, p in module.named_parameters():
                 assert p.grad is not None, f'{prefix}.{name} got no gradient'
                 assert torch.isfinite(p.grad).all() and float(p.grad.abs().sum()) > 0, f'{prefix}.{name}: {p.grad}'
@@ -254,6 +267,39 @@ def check_roundtrip(model: CenterNet, task_name: str, batch: List[DetSample],
 def test_roundtrip(task_type, task_kwargs, neck):
     model, name = build_one(task_type, task_kwargs, neck)
     check_roundtrip(model, name, samples(model, [6, 4], seed=3))
+
+
+@pytest.mark.parametrize('task_type,head_options', OPTION_CASES, ids=OPTION_CASE_IDS)
+def test_head_options_train_and_roundtrip(task_type, head_options):
+    """Every head option with every task: a training step in which every branch (and the option's
+    own modules) learns, zero regression loss without objects, finite predictions, and the
+    perfect-maps round trip (the perfect outputs of a class-agnostic head decode to the ground truth)."""
+    model, name = build_one(task_type, head_options=head_options)
+    check_step(model, samples(model, STEP_COUNTS), every_branch_learns=True)
+    model.zero_grad()
+    losses = check_step(model, samples(model, [0, 0]))
+    assert all(float(v.detach()) == 0.0 for k, v in losses.items() if 'heatmap' not in k)  # also loss_classes
+    check_roundtrip(model, name, samples(model, [6, 4], seed=3))
+    model.eval()
+    with torch.no_grad():
+        out = model.predict(inputs(2), samples(model, [3, 0]))
+    assert all(torch.isfinite(out[0].preds['h'].get(k).float()).all() for k in out[0].preds['h'].keys())
+
+
+@pytest.mark.parametrize('balancing', BALANCING)
+@pytest.mark.parametrize('task_type', TASK_TYPES)
+def test_loss_balancing_trains_every_branch_and_weight(task_type, balancing):
+    """Every balancing method with every task: two steps in which every branch learns and every
+    group's weight is logged; learned weights get a gradient."""
+    task_cls = TASKS.get(task_type)
+    cfgs = ([dict(type=task_cls.companion)] if task_cls.companion else []) + [dict(type=task_type)]
+    model = build(cfgs, loss_balancing=dict(type=balancing))
+    for _ in range(2):
+        model.zero_grad()
+        losses = check_step(model, samples(model, STEP_COUNTS), every_branch_learns=True)
+    assert {f'weight_h__{g.task or "heatmap"}' for g in model.loss_groups()} <= set(losses)
+    for p in model.loss_balancing.parameters():
+        assert p.grad is not None and float(p.grad.abs()) > 0
 
 
 @pytest.mark.parametrize('task_type', TASK_TYPES)

@@ -50,9 +50,12 @@ class CenterNet(BaseModel):
             test-time augmentation, every task must implement ``flip_output_maps``), ``scales``
             (None: multi-scale test-time augmentation, e.g. ``(0.5, 0.75, 1.0, 1.25, 1.5)``) and
             ``tta_merge`` (how the scales' detections merge; :mod:`centerx.tta.config`).
-        loss_balancing: optional ``dict(type='UncertaintyLossBalancing', init=0.0)``: learned
-            weights per head heatmap and per task (Kendall et al. 2018) on top of the configured
-            per-term weights; it receives ``groups`` (:meth:`loss_groups`).
+        loss_balancing: optional weights per head heatmap and per task on top of the configured
+            per-term weights: ``dict(type='UncertaintyLossBalancing', init=0.0)`` (Kendall et al.
+            2018), ``dict(type='GradNormLossBalancing', alpha=1.5)`` (Chen et al. 2018, on the
+            neck's output) or ``dict(type='DynamicWeightAverage', temperature=2.0, period=50)``
+            (Liu et al. 2019); it receives ``groups`` (:meth:`loss_groups`) and is called with the
+            shared feature.
     """
 
     def __init__(self, backbone: dict, neck: dict, heads: Sequence[dict], classes: Sequence[str],
@@ -137,10 +140,11 @@ class CenterNet(BaseModel):
         return {name: head(feat) for name, head in self.heads.items()}
 
     # ------------------------------------------------------------------ training
-    def grouped_losses(self, inputs: Tensor, data_samples: List[DetSample]) -> GroupLosses:
+    def grouped_losses(self, inputs: Tensor, data_samples: List[DetSample],
+                       feat: Optional[Tensor] = None) -> GroupLosses:
         """Losses of every head by group (:class:`~centerx.models.loss_groups.LossGroup`), before
-        any balancing."""
-        feat = self.extract_feat(inputs)
+        any balancing (``feat``: the already extracted feature of ``inputs``, if any)."""
+        feat = self.extract_feat(inputs) if feat is None else feat
         grid = self._grid(inputs, feat, data_samples)
         gts = [s.gt for s in data_samples]
         annotated_labels = [getattr(s, 'annotated_labels', None) for s in data_samples]
@@ -154,12 +158,14 @@ class CenterNet(BaseModel):
         """Losses of every head, balanced when ``loss_balancing`` is set, under their log names
         (:func:`~centerx.models.loss_groups.log_names`: ``loss_<head>_<task>_<term>``, without the
         head when there is one)."""
-        grouped = self.grouped_losses(inputs, data_samples)
+        feat = self.extract_feat(inputs)
+        grouped = self.grouped_losses(inputs, data_samples, feat)
         several = len(self.heads) > 1
         if self.loss_balancing is None:
             return log_names(grouped, several)
-        balanced = self.loss_balancing(grouped)
-        return log_names(balanced.groups, several, balanced.regularizers, balanced.weights)
+        balanced = self.loss_balancing(grouped, shared=feat)
+        return log_names(balanced.groups, several, balanced.regularizers, balanced.weights,
+                         balanced.regularizer_name)
 
     # ------------------------------------------------------------------ inference
     def decode_outputs(self, outputs: Dict[str, Dict], ctx: DecodeContext,
