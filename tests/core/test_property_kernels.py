@@ -80,7 +80,7 @@ def test_render_matches_the_per_cell_reference_for_any_kernel_input(kernel_type,
 
 
 def test_huge_radius_renders_a_grid_sized_window() -> None:
-    """Found by the property: a radius of 16,200 cells (a 60,000-cell object: a rotated box's full
+    """Found while writing the property: a radius of 16,200 cells (a 60,000-cell object: a rotated box's full
     extent is not clipped) asked the renderer for a 32,401-cell-square window (4 GB); a window is
     now clipped to the grid, with the same heatmap."""
     kernel = build_kernel(dict(type='EllipticalGaussian'))(torch.tensor([[6e4, 4.0]]))
