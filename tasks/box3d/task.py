@@ -233,8 +233,9 @@ class Box3DTask(Task):
         """Per-object camera geometry shared by :meth:`centers` and :meth:`encode`."""
         boxes = self.field_or_nan(gt, 'boxes3d', (7,)).to(torch.float32).reshape(-1, 7)
         usable = torch.isfinite(boxes).all(dim=1) & (boxes[:, 3:6] > 0).all(dim=1)
-        means = self.mean_sizes.to(boxes.device)[gt.labels.clamp(0, len(self.mean_sizes) - 1)]
-        usable &= torch.isfinite(torch.log(boxes[:, 3:6] / means)).all(dim=1)  # the dims target
+        if self._mean_sizes is not None:  # the dims target (a task without classes encodes none)
+            means = self._mean_sizes.to(boxes.device)[gt.labels.clamp(0, len(self._mean_sizes) - 1)]
+            usable &= torch.isfinite(torch.log(boxes[:, 3:6] / means)).all(dim=1)
         usable &= self.annotated_images(gt, 'boxes3d', grid.batch_size)[gt.batch_idx]
         K = self._cam2img_rows(gt, grid, usable)
         usable &= torch.isfinite(K).flatten(1).all(dim=1)

@@ -116,13 +116,17 @@ def bad_image_dataset(tmp_path: Path, **kwargs) -> CocoDetDataset:
     return CocoDetDataset(ann_file=str(ann), data_prefix=dict(img=str(folder)), pipeline=[LoadImage()], **kwargs)
 
 
-def test_bad_images_are_counted_skips_under_on_invalid_skip(tmp_path, capsys) -> None:
+def test_bad_images_are_counted_skips_under_on_invalid_skip(tmp_path, monkeypatch) -> None:
+    import centerx.data.base_dataset as base_dataset
+    messages = []
+    monkeypatch.setattr(base_dataset, 'log', lambda message, level=None: messages.append(message))
     ds = bad_image_dataset(tmp_path, on_invalid='skip')
     for idx in (1, 2, 3):  # each bad one is replaced by another item: the good image
         item = ds[idx]
         assert item['img'].shape == (24, 32, 3) and item['img_id'] == 1
     assert ds.num_skipped_images >= 3  # each bad item once, plus bad items drawn as replacements
-    logged = capsys.readouterr().out
+    logged = '\n'.join(messages)
+    assert len(messages) == ds.num_skipped_images
     assert 'cut.jpg' in logged and 'gone.jpg' in logged and 'junk.png' in logged and 'skipped so far' in logged
 
 

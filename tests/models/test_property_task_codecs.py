@@ -137,7 +137,7 @@ def test_zero_and_ten_thousand_objects(task_type, count) -> None:
         gt = gt[torch.arange(count) % 6]
         gt.ignore = torch.arange(count) % 3 == 0
     losses = check_finite_step(model, batch_of(tasks, [gt]))
-    regression = {k: float(v) for k, v in losses.items() if 'heatmap' not in k}
+    regression = {k: float(v.detach()) for k, v in losses.items() if 'heatmap' not in k}
     assert all(v == 0.0 for v in regression.values()) if not count else any(v > 0 for v in regression.values())
 
 

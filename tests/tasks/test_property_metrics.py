@@ -79,7 +79,8 @@ def check_defined(metrics: Dict[str, float], ap_keys: Sequence[str]) -> None:
 
 
 def instance_data(dets: List[tuple], field: str, shape: tuple) -> InstanceData:
-    values = np.array([v for _, v, _ in dets], np.float32).reshape(-1, *shape)
+    with np.errstate(over='ignore'):  # 1e300 becomes inf in float32, as a model's output would
+        values = np.array([v for _, v, _ in dets], np.float32).reshape(-1, *shape)
     return InstanceData(**{field: torch.as_tensor(values)}, scores=torch.tensor([s for _, _, s in dets]),
                         labels=torch.tensor([label for label, _, _ in dets], dtype=torch.int64).reshape(-1))
 
