@@ -14,11 +14,13 @@ file and the record) or ``'skip'`` (dropped, counted and logged); see
 from __future__ import annotations
 
 import colorsys
+import logging
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from mmengine.dataset import BaseDataset
 
+from centerx.data.transforms.loading import ImageFileError
 from centerx.utils import log
 
 
@@ -86,6 +88,8 @@ class DetBaseDataset(BaseDataset):
     filter_min_size: bool = True
     #: what :meth:`filter_data`'s log line calls the items
     filter_item_name: str = 'images'
+    #: images skipped by :meth:`prepare_data` under ``on_invalid='skip'`` (in this process)
+    num_skipped_images: int = 0
 
     @staticmethod
     def _img_data_prefix(data_prefix: Optional[Dict[str, str]]) -> Dict[str, str]:
@@ -152,10 +156,27 @@ class DetBaseDataset(BaseDataset):
 
     # ------------------------------------------------------------------- samples
     def prepare_data(self, idx: int) -> Any:
-        """``pipeline(data_info)`` where ``data_info`` also carries ``'metainfo'`` (a copy)."""
+        """``pipeline(data_info)`` where ``data_info`` also carries ``'metainfo'`` (a copy).
+
+        An image file the pipeline cannot read (:class:`~centerx.data.transforms.loading.ImageFileError`:
+        missing, unreadable, empty, truncated, not an image, of another size) raises, naming the
+        file; with ``on_invalid='skip'`` outside ``test_mode`` it is a counted skip instead: this
+        returns None (mmengine's ``__getitem__`` then draws another item, at most ``max_refetch``
+        times), adds one to :attr:`num_skipped_images` and logs the file and the count of this
+        process (each data-loader worker counts its own). In ``test_mode`` it always raises: an
+        evaluation never leaves an image out.
+        """
         data_info = self.get_data_info(idx)
         data_info['metainfo'] = self.metainfo
-        return self.pipeline(data_info)
+        try:
+            return self.pipeline(data_info)
+        except ImageFileError as err:
+            if self.test_mode or getattr(self, 'on_invalid', 'raise') != 'skip':
+                raise
+            self.num_skipped_images += 1
+            log(f"{type(self).__name__}: skipped {err} (on_invalid='skip'; {self.num_skipped_images} "
+                'images skipped so far in this process)', logging.WARNING)
+            return None
 
     def get_cat_ids(self, idx: int) -> List[int]:
         """Distinct class indices (labels) present in item ``idx`` (for class balancing)."""

@@ -7,6 +7,12 @@ value at offset ``(dx, dy)`` from the integer center is
 profile is not a Gaussian (``CenternessKernel``, in ``spread_kernels``) gives its
 ``KernelShape`` a ``profile`` and per-object ``params`` instead.
 Kernels are registered in ``KERNELS`` and chosen per head in config.
+
+Kernels are total: a head computes them for every object of the batch, also for those its
+center task gives no peak (NaN filler rows, boxes pushed off the image), so a size that is
+NaN, negative or -inf counts as 0, a size beyond :data:`MAX_KERNEL_SIZE` cells (+inf
+included) as that, and a non-finite angle as 0 (:func:`sound_inputs`). Every kernel thus
+returns radii ``>= 0`` and a finite, positive-definite inverse covariance for any input.
 """
 from __future__ import annotations
 
@@ -19,6 +25,23 @@ from torch import Tensor
 from centerx.registry import KERNELS
 
 from .radius import cornernet_radius, corrected_radius, elliptical_radius
+
+
+#: largest object extent (grid cells) a kernel sees; larger ones are clamped to it (a heatmap
+#: 65,536 cells wide is a 262,144-pixel input at stride 4; the renderer clips windows to the grid)
+MAX_KERNEL_SIZE = float(2 ** 16)
+
+
+def sound_inputs(sizes: Tensor, angles: Optional[Tensor]) -> tuple[Tensor, Optional[Tensor]]:
+    """Float32 ``sizes`` (M, 2) in ``[0, MAX_KERNEL_SIZE]`` and ``angles`` (M,) finite (see the
+    module doc: NaN, negative and -inf sizes become 0, larger ones the maximum; a non-finite
+    angle becomes 0)."""
+    sizes = torch.nan_to_num(sizes.to(torch.float32), nan=0.0, posinf=MAX_KERNEL_SIZE, neginf=0.0)
+    sizes = sizes.clamp(0.0, MAX_KERNEL_SIZE)
+    if angles is not None:
+        angles = angles.to(torch.float32)
+        angles = torch.where(torch.isfinite(angles), angles, torch.zeros_like(angles))
+    return sizes, angles
 
 
 #: ``profile(params (n, P), dx (1, 1, S), dy (1, S, 1)) -> (n, S, S)`` values in [0, 1], 1 at
@@ -97,7 +120,7 @@ class CornerNetGaussian(Kernel):
         self.min_overlap = min_overlap
 
     def __call__(self, sizes: Tensor, angles: Optional[Tensor] = None) -> KernelShape:
-        sizes = sizes.to(torch.float32)
+        sizes, _ = sound_inputs(sizes, None)
         r = cornernet_radius(torch.ceil(sizes[:, 1]), torch.ceil(sizes[:, 0]), self.min_overlap)
         return _circular(r.clamp(min=0).floor().to(torch.int64))
 
@@ -110,7 +133,7 @@ class CorrectedGaussian(Kernel):
         self.min_overlap = min_overlap
 
     def __call__(self, sizes: Tensor, angles: Optional[Tensor] = None) -> KernelShape:
-        sizes = sizes.to(torch.float32)
+        sizes, _ = sound_inputs(sizes, None)
         r = corrected_radius(sizes[:, 1], sizes[:, 0], self.min_overlap)
         return _circular(r.clamp(min=0).floor().to(torch.int64))
 
@@ -123,7 +146,8 @@ class EllipticalGaussian(Kernel):
         self.alpha = alpha
 
     def __call__(self, sizes: Tensor, angles: Optional[Tensor] = None) -> KernelShape:
-        radius = elliptical_radius(sizes.to(torch.float32), self.alpha).clamp(min=0).floor().to(torch.int64)
+        sizes, _ = sound_inputs(sizes, None)
+        radius = elliptical_radius(sizes, self.alpha).clamp(min=0).floor().to(torch.int64)
         sigma = (2 * radius.to(torch.float32) + 1) / 6
         inv = 1.0 / sigma ** 2
         zeros = torch.zeros_like(inv[:, 0])
@@ -143,12 +167,12 @@ class RotatedEllipticalGaussian(Kernel):
         self.alpha = alpha
 
     def __call__(self, sizes: Tensor, angles: Optional[Tensor] = None) -> KernelShape:
-        sizes = sizes.to(torch.float32)
+        sizes, angles = sound_inputs(sizes, angles)
         half = elliptical_radius(sizes, self.alpha).clamp(min=0).floor()
         sigma = (2 * half + 1) / 6
         if angles is None:
             angles = torch.zeros_like(sizes[:, 0])
-        cos, sin = torch.cos(angles.to(torch.float32)), torch.sin(angles.to(torch.float32))
+        cos, sin = torch.cos(angles), torch.sin(angles)
         iu, iv = 1.0 / sigma[:, 0] ** 2, 1.0 / sigma[:, 1] ** 2
         # R diag(iu, iv) R^T with R = [[cos, -sin], [sin, cos]]
         a = iu * cos ** 2 + iv * sin ** 2

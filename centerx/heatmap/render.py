@@ -37,7 +37,9 @@ def render_gaussians(shape: tuple[int, int, int, int], batch_idx: Tensor, labels
     if centers.numel() == 0:
         return heat
     flat = heat.view(-1)
-    radius = kernel.radius.to(device)
+    # a window beyond the grid draws nothing more (centers lie on it): clip, so that huge objects
+    # cost a grid-sized window, not one of their own size
+    radius = torch.minimum(kernel.radius.to(device), torch.tensor([W - 1, H - 1], device=device))
     r_max = radius.max(dim=1).values
     # bucket windows: R in {0, 1, 2, 4, 8, ...}; each object goes to the smallest R >= its radius
     bucket = torch.where(r_max <= 0, torch.zeros_like(r_max),

@@ -46,7 +46,9 @@ class Box3DTask(Task):
     present, else over the clipped rectangle enclosing the projected 3D corners.
 
     Exclusion rule (no peak, no regression loss, and no ignore mask either): an object
-    whose box is non-finite or has a non-positive size; an object whose center is
+    whose box is non-finite or has a non-positive size, or a size whose ``dims`` target
+    (its log ratio to the class mean) is not finite in float32 (below ~1e-38 m or above
+    ~1e38 m: such a box is not a box); an object whose center is
     at ``z <= min_depth`` (behind or at the camera, ``exclusions['behind_camera']``); and,
     with ``center='projected'``, an object whose projected center falls outside the
     network input ``[0, W) x [0, H)`` (``exclusions['outside_image']``; with ``'box2d'``
@@ -233,6 +235,9 @@ class Box3DTask(Task):
         """Per-object camera geometry shared by :meth:`centers` and :meth:`encode`."""
         boxes = self.field_or_nan(gt, 'boxes3d', (7,)).to(torch.float32).reshape(-1, 7)
         usable = torch.isfinite(boxes).all(dim=1) & (boxes[:, 3:6] > 0).all(dim=1)
+        if self._mean_sizes is not None:  # the dims target (a task without classes encodes none)
+            means = self._mean_sizes.to(boxes.device)[gt.labels.clamp(0, len(self._mean_sizes) - 1)]
+            usable &= torch.isfinite(torch.log(boxes[:, 3:6] / means)).all(dim=1)
         usable &= self.annotated_images(gt, 'boxes3d', grid.batch_size)[gt.batch_idx]
         K = self._cam2img_rows(gt, grid, usable)
         usable &= torch.isfinite(K).flatten(1).all(dim=1)

@@ -25,6 +25,8 @@ import numpy as np
 
 from centerx.data.base_dataset import resolve_on_invalid
 
+from .text_lines import numbered_lines
+
 __all__ = [
     "DOTA_V1_CLASSES",
     "DOTA_V15_CLASSES",
@@ -58,6 +60,7 @@ DOTA_V1_CLASSES: tuple[str, ...] = (
 DOTA_V15_CLASSES: tuple[str, ...] = DOTA_V1_CLASSES + ("container-crane",)
 """The 16 DOTA v1.5 categories: v1.0 plus ``container-crane``."""
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _NULL_WORDS = {"null", "none", ""}
 _HEADER_KEYS = ("imagesource", "gsd")
 
@@ -135,6 +138,8 @@ def _parse_object(tokens: list[str], class_index: dict[str, int]) -> tuple[list[
             raise ValueError(f"non-numeric coordinate {token!r} (field {position})") from None
         if not math.isfinite(value):
             raise ValueError(f"non-finite coordinate {token!r} (field {position})")
+        if abs(value) > _FLOAT32_MAX:
+            raise ValueError(f"coordinate {token!r} beyond float32 range (field {position}; stored as float32)")
         coords.append(value)
     name = tokens[8]
     if name not in class_index:
@@ -172,9 +177,12 @@ def parse_dota_label_file(
         A :class:`DotaLabelFile`.
 
     Raises:
-        DotaLabelError: malformed line (wrong field count, non-numeric or
-            non-finite coordinate, unknown class, difficult not in {0, 1, 2},
-            bad gsd value) with ``on_invalid='raise'``.
+        DotaLabelError: malformed line (not UTF-8 text or holding a NUL byte, wrong
+            field count, non-numeric or non-finite coordinate or one beyond float32's
+            range, unknown class, difficult not in {0, 1, 2}, bad gsd value, a second
+            header of one key with another value) with ``on_invalid='raise'``.
+
+    Repeated object lines are kept, each one an object (as the DOTA devkit reads them).
         ValueError: an unknown ``on_invalid`` / ``on_error``, or the two disagreeing.
     """
     on_invalid = resolve_on_invalid("parse_dota_label_file", on_invalid, on_error=on_error)
@@ -184,30 +192,32 @@ def parse_dota_label_file(
     labels: list[int] = []
     difficulty: list[int] = []
     skipped: list[tuple[int, str]] = []
-    with open(path, "r", encoding="utf-8-sig", newline=None) as f:
-        for line_number, raw in enumerate(f, start=1):
-            line = raw.rstrip("\r\n")
-            tokens = line.split()
-            if not tokens:
+    for line_number, line, problem in numbered_lines(path):
+        tokens = line.split()
+        if not tokens and problem is None:
+            continue
+        try:
+            if problem is not None:
+                raise ValueError(problem)
+            if ":" in tokens[0]:  # header line; object lines never contain ':'
+                key, _, value = line.strip().partition(":")
+                key = key.strip().lower()
+                if key not in _HEADER_KEYS:
+                    raise ValueError(f"unknown header {key!r}")
+                k, v = _parse_header(key, value)
+                if k in headers and headers[k] != v:
+                    raise ValueError(f"second {k!r} header with another value (the first was {headers[k]!r})")
+                headers[k] = v
                 continue
-            try:
-                if ":" in tokens[0]:  # header line; object lines never contain ':'
-                    key, _, value = line.strip().partition(":")
-                    key = key.strip().lower()
-                    if key not in _HEADER_KEYS:
-                        raise ValueError(f"unknown header {key!r}")
-                    k, v = _parse_header(key, value)
-                    headers[k] = v
-                    continue
-                poly, label, diff = _parse_object(tokens, class_index)
-            except ValueError as err:
-                if on_invalid == "raise":
-                    raise DotaLabelError(path, line_number, line, str(err)) from None
-                skipped.append((line_number, str(err)))
-                continue
-            coords.append(poly)
-            labels.append(label)
-            difficulty.append(diff)
+            poly, label, diff = _parse_object(tokens, class_index)
+        except ValueError as err:
+            if on_invalid == "raise":
+                raise DotaLabelError(path, line_number, line, str(err)) from None
+            skipped.append((line_number, str(err)))
+            continue
+        coords.append(poly)
+        labels.append(label)
+        difficulty.append(diff)
     raw_difficulty = np.asarray(difficulty, dtype=np.int64)
     gsd = headers.get("gsd")
     return DotaLabelFile(

@@ -18,6 +18,8 @@ from typing import Literal, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from .text_lines import numbered_lines
+
 __all__ = ["Task1Detections", "write_task1_submission", "read_task1_detections", "read_task1_submission"]
 
 PathLike = Union[str, os.PathLike]
@@ -121,10 +123,10 @@ def _read_class_file(
     path: Path, on_invalid: str, skipped: list[tuple[str, int, str]]
 ) -> tuple[list[str], np.ndarray]:
     """Valid lines of one Task1 file: ``(image names, (K, 9) values score x1 .. y4)``."""
-    numbered = [(i + 1, line.split()) for i, line in enumerate(path.read_text(encoding="utf-8").splitlines())]
-    numbered = [(n, tokens) for n, tokens in numbered if tokens]
+    lines = [(n, text, problem) for n, text, problem in numbered_lines(path) if problem or text.split()]
+    numbered = [(n, text.split()) for n, text, _ in lines]
     try:
-        if any(len(tokens) != 10 for _, tokens in numbered):
+        if any(problem for _, _, problem in lines) or any(len(tokens) != 10 for _, tokens in numbered):
             raise ValueError("field count")
         values = np.array([tokens[1:] for _, tokens in numbered], dtype=np.float64).reshape(-1, 9)
         bad = ~np.isfinite(values).all(axis=1)
@@ -133,12 +135,13 @@ def _read_class_file(
     if values is not None and not bad.any():
         return [tokens[0] for _, tokens in numbered], values
     kept: list[tuple[int, list[str]]] = []
-    for line_number, tokens in numbered:  # slow path: name the bad lines
-        reason = _line_error(tokens)
+    for line_number, text, problem in lines:  # slow path: name the bad lines
+        tokens = text.split()
+        reason = problem or _line_error(tokens)
         if reason is None:
             kept.append((line_number, tokens))
         elif on_invalid == "raise":
-            raise ValueError(f"{path}:{line_number}: {reason}: {' '.join(tokens)!r}")
+            raise ValueError(f"{path}:{line_number}: {reason}: {(text if problem else ' '.join(tokens))!r}")
         else:
             skipped.append((str(path), line_number, reason))
     values = np.array([tokens[1:] for _, tokens in kept], dtype=np.float64).reshape(-1, 9)
@@ -153,8 +156,9 @@ def read_task1_detections(
     Args:
         in_dir: folder with the result files.
         class_names: the C class names (class index = position).
-        on_invalid: ``'raise'``: a line without exactly 10 fields, with a non-numeric value
-            or a non-finite one (``nan``, ``inf``) raises ``ValueError`` naming file and line;
+        on_invalid: ``'raise'``: a line that is not UTF-8 text (or holds a NUL byte), without
+            exactly 10 fields, with a non-numeric value or a non-finite one (``nan``, ``inf``,
+            a number beyond float64) raises ``ValueError`` naming file and line;
             ``'skip'``: such lines are left out and listed in ``skipped`` (count them).
 
     Returns:

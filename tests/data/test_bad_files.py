@@ -102,6 +102,52 @@ def test_a_bad_image_in_a_loader_worker_surfaces_in_the_main_process(tmp_path) -
     assert str(cut) in str(err.value) and 'img_id=2' in str(err.value)
 
 
+def bad_image_dataset(tmp_path: Path, **kwargs) -> CocoDetDataset:
+    """Four images: good, truncated, missing, junk (in that order)."""
+    folder = tmp_path / 'img'
+    write_image(folder / 'good.jpg')
+    (folder / 'cut.jpg').write_bytes(write_image(folder / 'cut.jpg')[:300])
+    (folder / 'junk.png').write_bytes(b'\x01junk' * 40)
+    names = ['good.jpg', 'cut.jpg', 'gone.jpg', 'junk.png']
+    coco = dict(images=[dict(id=k + 1, file_name=n, height=24, width=32) for k, n in enumerate(names)],
+                annotations=[], categories=[dict(id=1, name='thing')])
+    ann = tmp_path / 'ann.json'
+    ann.write_text(json.dumps(coco))
+    return CocoDetDataset(ann_file=str(ann), data_prefix=dict(img=str(folder)), pipeline=[LoadImage()], **kwargs)
+
+
+def test_bad_images_are_counted_skips_under_on_invalid_skip(tmp_path, monkeypatch) -> None:
+    import centerx.data.base_dataset as base_dataset
+    messages = []
+    monkeypatch.setattr(base_dataset, 'log', lambda message, level=None: messages.append(message))
+    ds = bad_image_dataset(tmp_path, on_invalid='skip')
+    for idx in (1, 2, 3):  # each bad one is replaced by another item: the good image
+        item = ds[idx]
+        assert item['img'].shape == (24, 32, 3) and item['img_id'] == 1
+    assert ds.num_skipped_images >= 3  # each bad item once, plus bad items drawn as replacements
+    logged = '\n'.join(messages)
+    assert len(messages) == ds.num_skipped_images
+    assert 'cut.jpg' in logged and 'gone.jpg' in logged and 'junk.png' in logged and 'skipped so far' in logged
+
+
+def test_bad_images_raise_naming_the_file_under_raise_and_in_test_mode(tmp_path) -> None:
+    for kwargs in (dict(), dict(on_invalid='skip', test_mode=True)):
+        ds = bad_image_dataset(tmp_path, **kwargs)
+        with pytest.raises(ValueError, match='truncated JPEG') as err:
+            ds[1]
+        assert str(tmp_path / 'img' / 'cut.jpg') in str(err.value)
+        with pytest.raises(FileNotFoundError, match='gone.jpg'):
+            ds[2]
+        assert ds.num_skipped_images == 0
+
+
+def test_skipped_images_in_a_loader_worker_do_not_hang_it(tmp_path) -> None:
+    ds = bad_image_dataset(tmp_path, on_invalid='skip')
+    loader = DataLoader(ds, batch_size=4, num_workers=1, collate_fn=lambda batch: batch, timeout=120)
+    (batch,) = list(loader)
+    assert [item['img_id'] for item in batch] == [1, 1, 1, 1]
+
+
 def test_show_path_keeps_the_folders_below_the_image_root(tmp_path) -> None:
     out = str(tmp_path / 'shown')
     root = str(tmp_path / 'data')
