@@ -17,7 +17,7 @@ from torch import Tensor
 
 from centerx.registry import KERNELS
 
-from .kernels import Kernel, KernelShape
+from .kernels import Kernel, KernelShape, sound_inputs
 
 #: smallest half-extent (grid cells) of a box, so a sub-cell box still peaks (1 at its center)
 MIN_HALF = 0.5
@@ -25,10 +25,12 @@ MIN_HALF = 0.5
 
 def _frame(sizes: Tensor, angles: Optional[Tensor], scale: float) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """Half-extents (M, 2) ``scale * size / 2`` (at least ``MIN_HALF``), cos (M,), sin (M,), and the
-    (M, 2) int64 window that bounds the rotated half-extents."""
-    sizes = sizes.to(torch.float32)
+    (M, 2) int64 window that bounds the rotated half-extents. Any input is sound
+    (:func:`~centerx.heatmap.kernels.sound_inputs`: NaN/negative sizes count as 0, huge ones as the
+    maximum, non-finite angles as 0)."""
+    sizes, angles = sound_inputs(sizes, angles)
     half = (sizes * (scale / 2)).clamp(min=MIN_HALF)
-    angles = torch.zeros_like(sizes[:, 0]) if angles is None else angles.to(torch.float32)
+    angles = torch.zeros_like(sizes[:, 0]) if angles is None else angles
     cos, sin = torch.cos(angles), torch.sin(angles)
     rx = half[:, 0] * cos.abs() + half[:, 1] * sin.abs()
     ry = half[:, 0] * sin.abs() + half[:, 1] * cos.abs()

@@ -32,10 +32,14 @@ def test_every_kernel_is_sound_for_any_input(kernel_type, sizes, angles) -> None
     s = torch.tensor(sizes, dtype=torch.float32).reshape(-1, 2)
     shape = kernel(s, torch.tensor(angles[:len(s)], dtype=torch.float32))
     assert shape.radius.shape == (len(s), 2) and shape.radius.dtype == torch.int64
-    assert shape.inv_cov.shape == (len(s), 3) and torch.isfinite(shape.inv_cov).all()
-    a, b, c = shape.inv_cov.double().unbind(dim=1)
-    assert (shape.radius >= 0).all() and (a > 0).all() and (c > 0).all()
-    assert (a * c - b * b > -1e-6 * a * c).all()  # positive definite up to float32 rounding
+    assert (shape.radius >= 0).all()
+    if shape.profile is not None:  # a non-Gaussian profile (spread_kernels): its parameters are finite
+        assert shape.params.shape[0] == len(s) and torch.isfinite(shape.params).all()
+    else:
+        assert shape.inv_cov.shape == (len(s), 3) and torch.isfinite(shape.inv_cov).all()
+        a, b, c = shape.inv_cov.double().unbind(dim=1)
+        assert (a > 0).all() and (c > 0).all()
+        assert (a * c - b * b > -1e-6 * a * c).all()  # positive definite up to float32 rounding
     sound = torch.isfinite(s).all(dim=1) & (s >= 0).all(dim=1) & (s <= MAX_KERNEL_SIZE).all(dim=1)
     if bool(sound.any()):  # cleaning leaves sound sizes alone
         alone = kernel(s[sound], torch.tensor(angles[:len(s)], dtype=torch.float32)[sound])
@@ -43,14 +47,17 @@ def test_every_kernel_is_sound_for_any_input(kernel_type, sizes, angles) -> None
 
 
 def per_cell_reference(shape, batch_idx, labels, centers, kernel: KernelShape) -> torch.Tensor:
-    """The heatmap cell by cell: max over objects of the windowed Gaussian (no window buckets)."""
+    """The heatmap cell by cell: max over objects of the windowed kernel (no window buckets)."""
     B, C, H, W = shape
     ys, xs = torch.meshgrid(torch.arange(H), torch.arange(W), indexing='ij')
     heat = torch.zeros(shape)
     for m in range(len(centers)):
         dx, dy = xs - centers[m, 0], ys - centers[m, 1]
-        a, b, c = kernel.inv_cov[m].tolist()
-        value = torch.exp(-0.5 * (a * dx * dx + 2 * b * dx * dy + c * dy * dy))
+        if kernel.profile is not None:  # a non-Gaussian profile, evaluated on the whole grid at once
+            value = kernel.profile(kernel.params[m:m + 1], dx[None].float(), dy[None].float())[0]
+        else:
+            a, b, c = kernel.inv_cov[m].tolist()
+            value = torch.exp(-0.5 * (a * dx * dx + 2 * b * dx * dy + c * dy * dy))
         inside = (dx.abs() <= kernel.radius[m, 0]) & (dy.abs() <= kernel.radius[m, 1])
         view = heat[batch_idx[m], labels[m]]
         view.copy_(torch.maximum(view, value * inside))
