@@ -1,7 +1,7 @@
 """One center heatmap over a class set, with the attribute branches of its tasks."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.structures import InstanceData
@@ -11,6 +11,7 @@ from centerx.heatmap import Kernel, KernelShape, render_gaussians
 from centerx.losses import penalty_reduced_focal_loss
 from centerx.task import Centers, Grid, Task, presence_of
 
+from .fused_branches import run_fused
 from .loss_groups import GroupLosses, LossGroup, task_terms
 
 
@@ -39,13 +40,17 @@ class CenterHead(nn.Module):
         head_conv: hidden channels of every branch (CenterNet: 64 for ResNet, 256 for DLA).
         heatmap_bias: initial bias of the heatmap logits (-2.19 ~ prior 0.1).
         loss_heatmap_weight, focal_alpha, focal_beta: the focal loss settings.
+        fuse_branches: run all branches as one wide 3x3 conv and one block-diagonal 1x1 conv
+            (:mod:`centerx.models.fused_branches`; the same function and parameters). The detector
+            fuses across heads with its own ``fuse_branches``.
     """
 
     def __init__(self, name: str, in_channels: int, classes: Sequence[str], tasks: Sequence[Task],
                  kernel: Kernel, center_task: Optional[str] = None, head_conv: int = 64,
                  heatmap_bias: float = -2.19, loss_heatmap_weight: float = 1.0,
-                 focal_alpha: float = 2.0, focal_beta: float = 4.0) -> None:
+                 focal_alpha: float = 2.0, focal_beta: float = 4.0, fuse_branches: bool = False) -> None:
         super().__init__()
+        self.fuse_branches = bool(fuse_branches)
         self.name = name
         self.classes = tuple(classes)
         self.kernel = kernel
@@ -85,7 +90,7 @@ class CenterHead(nn.Module):
                 self.branches[f'{task.name}__{map_name}'] = branch
 
     def forward(self, feat: Tensor) -> Dict[str, Union[Tensor, Dict[str, Tensor]]]:
-        """Run all branches.
+        """Run all branches (in one fused pass when ``fuse_branches``).
 
         Args:
             feat: (B, in_channels, H, W) stride-4 feature.
@@ -93,9 +98,33 @@ class CenterHead(nn.Module):
         Returns:
             ``{'heatmap': (B, num_classes, H, W) logits, <task name>: {<map>: (B, C, H, W)}}``.
         """
-        out: Dict[str, Union[Tensor, Dict[str, Tensor]]] = {'heatmap': self.heatmap(feat)}
+        modules = self.branch_modules()
+        if self.fuse_branches:
+            return self.assemble(run_fused([m for _, m in modules], feat, self.branch_names()))
+        return self.assemble([m(feat) for _, m in modules])
+
+    def branch_modules(self) -> List[Tuple[Tuple[Optional[str], str], nn.Module]]:
+        """The output branches in :meth:`assemble` order: ``((None, 'heatmap'), heatmap)`` first,
+        then ``((task, map), branch)`` for every map of every task."""
+        modules: List[Tuple[Tuple[Optional[str], str], nn.Module]] = [((None, 'heatmap'), self.heatmap)]
         for task_name, task in self.tasks.items():
-            out[task_name] = {m: self.branches[f'{task_name}__{m}'](feat) for m in task.maps}
+            modules += [((task_name, m), self.branches[f'{task_name}__{m}']) for m in task.maps]
+        return modules
+
+    def branch_names(self) -> List[str]:
+        """``'<head>.heatmap'`` and ``'<head>.<task>.<map>'`` in :meth:`branch_modules` order."""
+        return [f'{self.name}.{map_name}' if task is None else f'{self.name}.{task}.{map_name}'
+                for (task, map_name), _ in self.branch_modules()]
+
+    def assemble(self, maps: Sequence[Tensor]) -> Dict[str, Union[Tensor, Dict[str, Tensor]]]:
+        """The :meth:`forward` dict from the branch outputs in :meth:`branch_modules` order."""
+        keys = [key for key, _ in self.branch_modules()]
+        if len(maps) != len(keys):
+            raise ValueError(f'head {self.name!r}: {len(maps)} branch outputs for {len(keys)} branches')
+        out: Dict[str, Union[Tensor, Dict[str, Tensor]]] = {'heatmap': maps[0]}
+        out.update({task_name: {} for task_name in self.tasks})
+        for (task_name, map_name), value in zip(keys[1:], maps[1:]):
+            out[task_name][map_name] = value
         return out
 
     def place_centers(self, gt: InstanceData, grid: Grid) -> Centers:
