@@ -6,7 +6,7 @@ import math
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 
 def median_times(fns: Sequence[Callable[[], object]], repeats: int, warmup: int) -> List[float]:
@@ -102,3 +102,26 @@ def concat_ground_truth(images: Sequence[object], field: str):
         gt.labels = torch.from_numpy(img.labels)
         gts.append(gt)
     return concat_instances(gts)
+
+
+def target_head(task, kernel, num_classes: int, classes: Optional[Sequence[str]] = None, more_tasks=()):
+    """A :class:`~centerx.models.CenterHead` holding ``task`` (the center task) and ``more_tasks``
+    with ``kernel``, for target building only (1x1 branches on a 1-channel feature; their weights
+    are never used). Classes are ``classes`` or ``c0 ... c<num_classes - 1>``."""
+    from centerx.models import CenterHead
+    names = list(classes) if classes is not None else [f'c{i}' for i in range(num_classes)]
+    return CenterHead(name='bench', in_channels=1, classes=names, tasks=[task, *more_tasks], kernel=kernel,
+                      head_conv=0, center_task=task.name)
+
+
+def head_targets(head, gt, grid):
+    """The training targets of a batch exactly as ``CenterHead.loss`` builds them: the head's
+    ``place_centers`` and ``render`` (heatmap and ignore mask), then every task's ``encode``.
+
+    Returns:
+        heat (B, C, H, W), ``{task name: targets}``, and the centers.
+    """
+    centers = head.place_centers(gt, grid)
+    heat, _ = head.render(centers, grid)
+    targets = {name: task.encode(gt, centers, grid) for name, task in head.tasks.items()}
+    return heat, targets, centers
