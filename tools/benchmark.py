@@ -76,10 +76,11 @@ def speedup(section: str, row: Row, goal: str = '', check: str = '') -> Line:
 
 def encode_lines(args: argparse.Namespace) -> List[Line]:
     common = ['--objects', '10', '100', '500', '--threads', str(args.threads), '--repeats', str(args.repeats),
-              '--warmup', '1', '--batch', str(args.encode_batch)]
-    e_args = benchmark_encode.parse_args(common)
-    r_args = benchmark_rotated.parse_args(common + ['--kernels', 'rotated'])
-    k_args = benchmark_keypoints.parse_args(common)
+              '--warmup', '1']
+    e_args = benchmark_encode.parse_args(common + ['--batch', str(args.encode_batch)])
+    r_args = benchmark_rotated.parse_args(common + ['--kernels', 'rotated', '--batch', str(args.encode_batch)])
+    # the keypoint loop draws K heatmaps per person: 17x the box loop's work
+    k_args = benchmark_keypoints.parse_args(common + ['--batch', str(max(1, args.encode_batch // 4))])
     lines = []
     for n in (10, 100, 500):
         goal = '>= 20x' if n == 500 else ''
@@ -95,7 +96,8 @@ def encode_lines(args: argparse.Namespace) -> List[Line]:
 
 
 def decode_lines(args: argparse.Namespace) -> List[Line]:
-    d_args = benchmark_encode.parse_args(['--repeats', str(args.repeats), '--warmup', '1'])
+    d_args = benchmark_encode.parse_args(['--repeats', str(args.repeats), '--warmup', '1',
+                                          '--decode-batch', '4' if args.quick else '8'])
     row = benchmark_encode.bench_decode(d_args, args.threads)
     return [speedup('decode', row, '', 'identical peaks, labels, cells and gathered maps')]
 
@@ -104,7 +106,7 @@ def eval_lines(args: argparse.Namespace) -> List[Line]:
     dota = ['--eval-images', '10', '--eval-dets', '300', '--eval-repeats', '1'] if args.quick else []
     row = benchmark_rotated.bench_eval(benchmark_rotated.parse_args(dota))
     lines = [speedup('eval', row, '', f'identical AP ({row.diff:.0e}), recalls, precisions; {row.note}')]
-    coco = benchmark_coco.parse_args(['--quick'] if args.quick else [])
+    coco = benchmark_coco.parse_args(['--images', '30', '--repeats', '1', '--warmup', '0'] if args.quick else [])
     row = benchmark_coco.bench_coco(coco)
     lines.append(speedup('eval', row, '', f'faster-coco-eval vs pycocotools: {row.note}, max diff {row.diff:.0e}'))
     return lines
@@ -126,7 +128,7 @@ def heads_lines(args: argparse.Namespace) -> List[Line]:
 
 
 def train_lines(args: argparse.Namespace) -> List[Line]:
-    iters, warmup = (10, 2) if args.quick else (20, 3)
+    iters, warmup = (5, 1) if args.quick else (20, 3)
     result = benchmark_train.benchmark_config(osp.join(ROOT, TRAIN_CONFIG), iters, warmup, 5, args.threads)
     losses = result.first_losses
     same = len(losses) == 2 and abs(losses[0] - losses[1]) <= 1e-5 * max(1.0, abs(losses[0]))
@@ -159,7 +161,8 @@ def header(args: argparse.Namespace) -> str:
     load = ' '.join(f'{x:.2f}' for x in os.getloadavg())
     return (f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}; torch {torch.__version__}, '
             f'{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {args.threads} torch thread(s), '
-            f'load average {load} at start; `python tools/benchmark.py{" --quick" if args.quick else ""}`')
+            f'load average {load} at start, THP_MEM_ALLOC_ENABLE={os.environ.get("THP_MEM_ALLOC_ENABLE", "unset")}; '
+            f'`python tools/benchmark.py{" --quick" if args.quick else ""}`')
 
 
 def write_markdown(text: str, path: str = DOC) -> None:
@@ -184,7 +187,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=1, help='torch threads of every measurement')
     args = parser.parse_args(argv)
     args.repeats = 3 if args.quick else 7
-    args.encode_batch = 8 if args.quick else 16
+    args.encode_batch = 4 if args.quick else 16
     return args
 
 

@@ -86,16 +86,18 @@ def forward_flops(model: nn.Module, x: Tensor) -> int:
 
 
 def max_output_diff(a: Dict, b: Dict) -> float:
-    """Max abs difference over every tensor of two ``mode='tensor'`` outputs (same structure)."""
+    """Max over every map of two ``mode='tensor'`` outputs (same structure) of the max abs
+    difference relative to the map's largest magnitude (at least 1): float32 summation order
+    moves large random-init outputs by a few ulps."""
     if isinstance(a, Tensor):
-        return float((a - b).abs().max())
+        return float((a - b).abs().max()) / max(1.0, float(a.abs().max()))
     if a.keys() != b.keys():
         raise AssertionError(f'outputs differ in keys: {sorted(a)} vs {sorted(b)}')
     return max(max_output_diff(a[k], b[k]) for k in a)
 
 
 def fused_vs_separate(label: str, cfg_sep: dict, cfg_fused: dict, x: Tensor, repeats: int,
-                      warmup: int, tol: float = 1e-4) -> Row:
+                      warmup: int, tol: float = 1e-5) -> Row:
     """Separate vs fused forward of the same weights; asserts equal outputs (``tol``)."""
     separate = build(cfg_sep)
     fused = build(cfg_fused, separate.state_dict())
@@ -103,7 +105,7 @@ def fused_vs_separate(label: str, cfg_sep: dict, cfg_fused: dict, x: Tensor, rep
     assert diff <= tol, f'{label}: fused outputs differ from separate ones by {diff}'
     t_fused, t_sep = median_times([forward_fn(fused, x), forward_fn(separate, x)], repeats, warmup)
     return Row(f'{label}: fused vs separate branches (ms/forward)', t_fused * 1e3, t_sep * 1e3,
-               t_sep / t_fused, diff, 'outputs equal (max abs diff)')
+               t_sep / t_fused, diff, 'outputs equal (max relative diff)')
 
 
 def run(args: argparse.Namespace) -> Tuple[List[Row], Dict[str, float]]:
@@ -116,7 +118,7 @@ def run(args: argparse.Namespace) -> Tuple[List[Row], Dict[str, float]]:
         one, many = build(model_cfg(ONE_HEAD)), build(model_cfg(MANY_HEADS))
         many_fused = build(model_cfg(MANY_HEADS, fuse=True), many.state_dict())
         diff = max_output_diff(forward_fn(many, x)(), forward_fn(many_fused, x)())
-        assert diff <= 1e-4, f'fused multitask outputs differ by {diff}'
+        assert diff <= 1e-5, f'fused multitask outputs differ by {diff} (relative)'
         t_many, t_fused, t_one = median_times([forward_fn(many, x), forward_fn(many_fused, x), forward_fn(one, x)],
                                               args.repeats, args.warmup)
         flops_many, flops_one = forward_flops(many, x), forward_flops(one, x)
@@ -125,10 +127,11 @@ def run(args: argparse.Namespace) -> Tuple[List[Row], Dict[str, float]]:
         rows.append(Row(f'3 heads / 4 tasks vs 1 head forward, separate ({shape}) (ms)', t_many * 1e3, t_one * 1e3,
                         t_many / t_one, 0.0, f'goal <= {FORWARD_GOAL}x; FLOP ratio {flop_ratio:.2f}x'))
         rows.append(Row(f'3 heads / 4 tasks vs 1 head forward, fused ({shape}) (ms)', t_fused * 1e3, t_one * 1e3,
-                        t_fused / t_one, diff, f'goal <= {FORWARD_GOAL}x; fused == separate to {diff:.1e}'))
+                        t_fused / t_one, diff, f'goal <= {FORWARD_GOAL}x; fused == separate to {diff:.1e} (relative)'))
         for label, base, head_conv in ([] if args.quick else FULL_WIDTH):
             rows.append(fused_vs_separate(f'{label} 3 heads ({shape})', model_cfg(MANY_HEADS, False, base, head_conv),
-                                          model_cfg(MANY_HEADS, True, base, head_conv), x, args.repeats, args.warmup))
+                                          model_cfg(MANY_HEADS, True, base, head_conv), x, min(args.repeats, 3),
+                                          args.warmup))
     finally:
         torch.set_num_threads(default_threads)
     return rows, dict(forward_ratio=t_many / t_one, forward_ratio_fused=t_fused / t_one, flop_ratio=flop_ratio)
