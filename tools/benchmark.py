@@ -106,7 +106,7 @@ def eval_lines(args: argparse.Namespace) -> List[Line]:
     dota = ['--eval-images', '10', '--eval-dets', '300', '--eval-repeats', '1'] if args.quick else []
     row = benchmark_rotated.bench_eval(benchmark_rotated.parse_args(dota))
     lines = [speedup('eval', row, '', f'identical AP ({row.diff:.0e}), recalls, precisions; {row.note}')]
-    coco = benchmark_coco.parse_args(['--images', '30', '--repeats', '1', '--warmup', '0'] if args.quick else [])
+    coco = benchmark_coco.parse_args(['--images', '50', '--repeats', '2', '--warmup', '0'] if args.quick else [])
     row = benchmark_coco.bench_coco(coco)
     lines.append(speedup('eval', row, '', f'faster-coco-eval vs pycocotools: {row.note}, max diff {row.diff:.0e}'))
     return lines
