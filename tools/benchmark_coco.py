@@ -24,7 +24,7 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 
-from benchmark_common import Row, median_times, print_table  # noqa: E402
+from benchmark_common import Row, median_times, report  # noqa: E402
 
 from centerx.evaluation.coco_backends import coco_api  # noqa: E402
 from centerx.evaluation.coco_eval import run_cocoeval  # noqa: E402
@@ -110,11 +110,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> List[Row]:
     args = parse_args(argv)
     t0 = time.perf_counter()
-    print('COCO evaluation benchmark: centerx = faster-coco-eval, baseline = pycocotools (loadRes + evaluate '
-          '+ accumulate + summarize); ratio = baseline time / faster-coco-eval time\n')
     rows = [bench_coco(args)]
-    print_table(rows)
-    print(f'\nTotal time {time.perf_counter() - t0:.1f} s')
+    report('COCO evaluation benchmark: centerx = faster-coco-eval, baseline = pycocotools (loadRes + evaluate '
+           '+ accumulate + summarize); ratio = baseline time / faster-coco-eval time', rows, t0)
     return rows
 
 

@@ -2,11 +2,12 @@
 markdown) and the per-object baseline's CornerNet radius (written from the CenterNet formulas)."""
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 
 def median_times(fns: Sequence[Callable[[], object]], repeats: int, warmup: int) -> List[float]:
@@ -70,6 +71,25 @@ def print_table(rows: Sequence[Row]) -> None:
              + ((r.note,) if with_note else ()) for r in rows]
     align = '<' + '>' * 4 + ('<' if with_note else '')
     print(format_table(headers, cells, align))
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``threads`` torch threads; the previous count is restored after it."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def report(intro: str, rows: Sequence[Row], start: float) -> None:
+    """Print ``intro``, the rows' table and the time since ``start`` (``time.perf_counter``)."""
+    print(intro + '\n')
+    print_table(rows)
+    print(f'\nTotal time {time.perf_counter() - start:.1f} s')
 
 
 def baseline_gaussian_radius(det_size: Tuple[float, float], min_overlap: float = 0.7) -> float:

@@ -34,7 +34,7 @@ from mmengine.config import Config  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from benchmark_common import Row, median_times, print_table  # noqa: E402
+from benchmark_common import Row, median_times, report, torch_threads  # noqa: E402
 
 import centerx_tasks  # noqa: E402,F401  (registers the built-in tasks)
 from centerx.registry import MODELS  # noqa: E402
@@ -110,10 +110,8 @@ def fused_vs_separate(label: str, cfg_sep: dict, cfg_fused: dict, x: Tensor, rep
 
 def run(args: argparse.Namespace) -> Tuple[List[Row], Dict[str, float]]:
     """The rows, and ``{'forward_ratio': many / one, 'flop_ratio': ...}`` for the summary."""
-    default_threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
     rows: List[Row] = []
-    try:
+    with torch_threads(args.threads):
         x = torch.randn(args.batch, 3, args.size, args.size)
         one, many = build(model_cfg(ONE_HEAD)), build(model_cfg(MANY_HEADS))
         many_fused = build(model_cfg(MANY_HEADS, fuse=True), many.state_dict())
@@ -132,8 +130,6 @@ def run(args: argparse.Namespace) -> Tuple[List[Row], Dict[str, float]]:
             rows.append(fused_vs_separate(f'{label} 3 heads ({shape})', model_cfg(MANY_HEADS, False, base, head_conv),
                                           model_cfg(MANY_HEADS, True, base, head_conv), x, min(args.repeats, 3),
                                           args.warmup))
-    finally:
-        torch.set_num_threads(default_threads)
     return rows, dict(forward_ratio=t_many / t_one, forward_ratio_fused=t_fused / t_one, flop_ratio=flop_ratio)
 
 
@@ -155,12 +151,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> List[Row]:
     args = parse_args(argv)
     t0 = time.perf_counter()
-    print(f'centerx heads benchmark: torch {torch.__version__}, {args.threads} thread(s); eval forward, '
-          f'median of {args.repeats} interleaved calls after {args.warmup} warm-up; ratio = centerx / baseline '
-          'for the many-head rows (lower is better), separate / fused for the fused rows\n')
     rows, _ = run(args)
-    print_table(rows)
-    print(f'\nTotal time {time.perf_counter() - t0:.1f} s')
+    report(f'centerx heads benchmark: torch {torch.__version__}, {args.threads} thread(s); eval forward, '
+           f'median of {args.repeats} interleaved calls after {args.warmup} warm-up; ratio = centerx / baseline '
+           'for the many-head rows (lower is better), separate / fused for the fused rows', rows, t0)
     return rows
 
 

@@ -37,7 +37,7 @@ import torch  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
 from benchmark_common import (Row, baseline_gaussian_radius, head_targets, median_times,  # noqa: E402
-                              print_table, target_head)
+                              report, target_head, torch_threads)
 from benchmark_encode import baseline_draw_umich_gaussian  # noqa: E402
 
 from centerx.heatmap import CornerNetGaussian  # noqa: E402
@@ -226,19 +226,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> List[Row]:
     args = parse_args(argv)
     t0 = time.perf_counter()
-    default_threads = torch.get_num_threads()
     rows = []
-    try:
-        for threads in args.threads:
-            torch.set_num_threads(threads)
+    for threads in args.threads:
+        with torch_threads(threads):
             for n in args.objects:
                 rows.append(bench_encode(n, args, threads))
                 rows.append(bench_encode_3d(n, args, threads))
-    finally:
-        torch.set_num_threads(default_threads)
-    print('keypoint / 3D target building; baseline = per-object loop; ratio = baseline time / centerx time\n')
-    print_table(rows)
-    print(f'\nTotal time {time.perf_counter() - t0:.1f} s')
+    report('keypoint / 3D target building; baseline = per-object loop; ratio = baseline time / centerx time', rows, t0)
     return rows
 
 

@@ -25,11 +25,9 @@ from typing import Callable, List, Optional, Sequence
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-import torch  # noqa: E402
-
 import benchmark_encode as be  # noqa: E402
 import benchmark_rotated as br  # noqa: E402
-from benchmark_common import Row, print_table, target_head  # noqa: E402
+from benchmark_common import Row, report, target_head, torch_threads  # noqa: E402
 
 from centerx.task import Grid  # noqa: E402
 
@@ -109,15 +107,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> List[Row]:
     args = parse_args(argv)
     t0 = time.perf_counter()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
+    with torch_threads(args.threads):
         rows = bench_memory(args)
-    finally:
-        torch.set_num_threads(threads)
-    print('peak memory of one target-building call (forked child, ru_maxrss); ratio = baseline / centerx\n')
-    print_table(rows)
-    print(f'\nTotal time {time.perf_counter() - t0:.1f} s')
+    report('peak memory of one target-building call (forked child, ru_maxrss); ratio = baseline / centerx', rows, t0)
     return rows
 
 
