@@ -128,7 +128,7 @@ def heads_lines(args: argparse.Namespace) -> List[Line]:
 
 
 def train_lines(args: argparse.Namespace) -> List[Line]:
-    iters, warmup = (5, 1) if args.quick else (20, 3)
+    iters, warmup = (10, 2) if args.quick else (20, 3)
     result = benchmark_train.benchmark_config(osp.join(ROOT, TRAIN_CONFIG), iters, warmup, 5, args.threads)
     losses = result.first_losses
     same = len(losses) == 2 and abs(losses[0] - losses[1]) <= 1e-5 * max(1.0, abs(losses[0]))
