@@ -178,8 +178,10 @@ class CenterNet(BaseModel):
         return log_names(balanced.groups, several, balanced.regularizers, balanced.weights)
 
     # ------------------------------------------------------------------ inference
-    def decode_outputs(self, outputs: Dict[str, Dict], ctx: DecodeContext) -> Dict[str, Dict[str, Tensor]]:
-        """Peaks and task attributes per head, batched and traceable.
+    def decode_outputs(self, outputs: Dict[str, Dict], ctx: DecodeContext,
+                       export: bool = False) -> Dict[str, Dict[str, Tensor]]:
+        """Peaks and task attributes per head, batched and traceable (with ``export``, each task's
+        :meth:`~centerx.task.Task.export_decode` runs instead of its ``decode``).
 
         Returns:
             ``{head: {'scores': (B, K), 'labels': (B, K) dataset labels, <field>: (B, K, ...)}}``.
@@ -191,7 +193,8 @@ class CenterNet(BaseModel):
             fields = {'scores': peaks.scores, 'labels': self.head_to_dataset(name)[peaks.labels]}
             ctx.decoded = {}
             for task_name, task in head.tasks.items():
-                fields.update(task.decode(out[task_name], peaks, ctx))
+                decode = task.export_decode if export else task.decode
+                fields.update(decode(out[task_name], peaks, ctx))
                 ctx.decoded = {k: v for k, v in fields.items() if k not in ('scores', 'labels')}
             results[name] = fields
         return results

@@ -162,6 +162,22 @@ class Task(nn.Module):
         """Attributes at the peaks: dict of (B, K, ...) tensors in original-image coordinates."""
         raise NotImplementedError
 
+    def export_decode(self, preds: Dict[str, Tensor], peaks: Peaks, ctx: DecodeContext) -> Dict[str, Tensor]:
+        """The decode an exported graph runs (:mod:`centerx.export`); default: :meth:`decode`.
+
+        It gets what :meth:`decode` gets, except that ``ctx.metas`` is empty: whatever the task
+        reads from metas arrives in ``ctx.task_inputs`` (:meth:`decode_inputs`). It must be
+        traceable: torch ops only, no Python branching on tensor values, no ``.item()`` /
+        ``.tolist()`` / numpy, output shapes fixed by the input shapes and K. A task whose
+        :meth:`decode` is not (a data-dependent filter ...) overrides this with a static
+        variant returning the same fields (docs/writing_a_task.md, "Keeping a decoder
+        exportable").
+
+        Returns:
+            the fields of :meth:`decode`, as (B, K, ...) tensors.
+        """
+        return self.decode(preds, peaks, ctx)
+
     def decode_inputs(self, metas: Sequence[ImageMeta]) -> Dict[str, Tensor]:
         """The ``DecodeContext.task_inputs`` this task's :meth:`decode` reads, from the batch's metas.
 
