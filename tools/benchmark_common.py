@@ -2,11 +2,12 @@
 markdown) and the per-object baseline's CornerNet radius (written from the CenterNet formulas)."""
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 
 def median_times(fns: Sequence[Callable[[], object]], repeats: int, warmup: int) -> List[float]:
@@ -72,6 +73,25 @@ def print_table(rows: Sequence[Row]) -> None:
     print(format_table(headers, cells, align))
 
 
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``threads`` torch threads; the previous count is restored after it."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def report(intro: str, rows: Sequence[Row], start: float) -> None:
+    """Print ``intro``, the rows' table and the time since ``start`` (``time.perf_counter``)."""
+    print(intro + '\n')
+    print_table(rows)
+    print(f'\nTotal time {time.perf_counter() - start:.1f} s')
+
+
 def baseline_gaussian_radius(det_size: Tuple[float, float], min_overlap: float = 0.7) -> float:
     """CornerNet-code radius: the three quadratics solved as ``(b + sqrt(b^2 - 4ac)) / 2``."""
     height, width = det_size
@@ -102,3 +122,26 @@ def concat_ground_truth(images: Sequence[object], field: str):
         gt.labels = torch.from_numpy(img.labels)
         gts.append(gt)
     return concat_instances(gts)
+
+
+def target_head(task, kernel, num_classes: int, classes: Optional[Sequence[str]] = None, more_tasks=()):
+    """A :class:`~centerx.models.CenterHead` holding ``task`` (the center task) and ``more_tasks``
+    with ``kernel``, for target building only (1x1 branches on a 1-channel feature; their weights
+    are never used). Classes are ``classes`` or ``c0 ... c<num_classes - 1>``."""
+    from centerx.models import CenterHead
+    names = list(classes) if classes is not None else [f'c{i}' for i in range(num_classes)]
+    return CenterHead(name='bench', in_channels=1, classes=names, tasks=[task, *more_tasks], kernel=kernel,
+                      head_conv=0, center_task=task.name)
+
+
+def head_targets(head, gt, grid):
+    """The training targets of a batch exactly as ``CenterHead.loss`` builds them: the head's
+    ``place_centers`` and ``render`` (heatmap and ignore mask), then every task's ``encode``.
+
+    Returns:
+        heat (B, C, H, W), ``{task name: targets}``, and the centers.
+    """
+    centers = head.place_centers(gt, grid)
+    heat, _ = head.render(centers, grid)
+    targets = {name: task.encode(gt, centers, grid) for name, task in head.tasks.items()}
+    return heat, targets, centers

@@ -8,9 +8,9 @@ Two measurements, both paths timed in the same run on the same seeded data:
 1. GT encoding throughput (images/s) for a batch of images with N random boxes each.
 
    - centerx: the training path, vectorized over the concatenated batch:
-     ``concat_instances``-style InstanceData -> ``Box2DTask.centers`` -> ``CornerNetGaussian``
-     -> ``render_gaussians`` (as ``CenterHead.render`` does for the valid objects) ->
-     ``Box2DTask.encode``.
+     ``concat_instances``-style InstanceData -> a ``CenterHead`` holding ``Box2DTask`` with the
+     ``CornerNetGaussian`` kernel: its ``place_centers`` and ``render`` (heatmap and ignore mask,
+     the code ``CenterHead.loss`` runs) -> ``Box2DTask.encode``.
    - baseline: CenterNet's ``ctdet`` recipe, written here as a per-object Python loop
      (``gaussian_radius`` / ``gaussian2D`` / ``draw_umich_gaussian`` in numpy, plus the
      ``wh`` / ``reg`` / ``ind`` / ``reg_mask`` arrays).
@@ -54,11 +54,12 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
-from benchmark_common import (Row, baseline_gaussian_radius, concat_ground_truth,  # noqa: E402
-                              median_time, median_times, print_table)
+from benchmark_common import (Row, baseline_gaussian_radius, concat_ground_truth, head_targets,  # noqa: E402
+                              median_time, median_times, print_table, target_head)
 
 from centerx.decode.peaks import extract_peaks, gather_at_peaks  # noqa: E402
 from centerx.heatmap import CornerNetGaussian, KernelShape, render_gaussians  # noqa: E402
+from centerx.models import CenterHead  # noqa: E402
 from centerx.task import Centers, Grid  # noqa: E402
 from centerx_tasks.box2d.task import Box2DTask  # noqa: E402
 
@@ -103,21 +104,12 @@ def to_instances(images: Sequence[ImageGT]) -> InstanceData:
 # ---------------------------------------------------------------------------------------------
 
 
-def centerx_encode(task: Box2DTask, kernel: CornerNetGaussian, gt: InstanceData, grid: Grid,
-                   num_classes: int) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], Centers]:
-    """Heatmap and Box2D targets of a batch, the way ``CenterHead.loss`` builds them
-    (``CenterHead.render`` without the ignore mask, which the baseline has no counterpart of)."""
-    H, W = grid.shape
-    centers = task.centers(gt, grid)
-    shape = kernel(centers.sizes, centers.angles)
-    xy_int = centers.xy_int
-    xy_int = torch.stack([xy_int[:, 0].clamp(0, W - 1), xy_int[:, 1].clamp(0, H - 1)], 1)
-    m = centers.valid
-    heat = render_gaussians((grid.batch_size, num_classes, H, W), centers.batch_idx[m],
-                            centers.labels[m], xy_int[m],
-                            KernelShape(shape.radius[m], shape.inv_cov[m]))
-    targets = task.encode(gt, centers, grid)
-    return heat, targets, centers
+def centerx_encode(head: CenterHead, gt: InstanceData, grid: Grid
+                   ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], Centers]:
+    """Heatmap and Box2D targets of a batch, the way ``CenterHead.loss`` builds them (the head's own
+    ``place_centers`` and ``render``, the task's ``encode``: :func:`benchmark_common.head_targets`)."""
+    heat, targets, centers = head_targets(head, gt, grid)
+    return heat, targets[head.center_task], centers
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,14 +256,14 @@ def bench_encode(num_objects: int, args: argparse.Namespace, threads: int) -> Ro
     images = make_images(args.batch, num_objects, args.out_size * stride, args.classes,
                          args.min_size, args.max_size, seed=args.seed + num_objects)
     gt = to_instances(images)
-    task, kernel = Box2DTask(), CornerNetGaussian(0.7)
+    head = target_head(Box2DTask(), CornerNetGaussian(0.7), args.classes)
 
-    heat, targets, centers = centerx_encode(task, kernel, gt, grid, args.classes)
+    heat, targets, centers = centerx_encode(head, gt, grid)
     base = baseline_encode(images, args.classes, grid.shape, stride, num_objects)
     diff = check_encoding(images, heat, targets, centers, grid, base)
 
     t_ours, t_base = median_times([
-        lambda: centerx_encode(task, kernel, gt, grid, args.classes),
+        lambda: centerx_encode(head, gt, grid),
         lambda: baseline_encode(images, args.classes, grid.shape, stride, num_objects),
     ], args.repeats, args.warmup)
     return Row(f'encode {num_objects} obj/img, B={args.batch} [{threads} thr] (img/s)',
@@ -299,6 +291,7 @@ def profile_encode(num_objects: int, args: argparse.Namespace) -> None:
                          args.min_size, args.max_size, seed=args.seed + num_objects)
     gt = to_instances(images)
     task, kernel = Box2DTask(), CornerNetGaussian(0.7)
+    head = target_head(task, kernel, args.classes)
     H, W = grid.shape
     shape4 = (grid.batch_size, args.classes, H, W)
 
@@ -324,7 +317,7 @@ def profile_encode(num_objects: int, args: argparse.Namespace) -> None:
         'render_gaussians (total)': lambda: render_gaussians(shape4, *args_r),
         '  of which torch.zeros(B,C,H,W)': lambda: torch.zeros(shape4),
         'Box2DTask.encode': lambda: task.encode(gt, centers, grid),
-        'full centerx encode': lambda: centerx_encode(task, kernel, gt, grid, args.classes),
+        'full centerx encode': lambda: centerx_encode(head, gt, grid),
     }
     print(f'\nProfile: centerx encode, {num_objects} obj/img, B={args.batch}, '
           f'{torch.get_num_threads()} thread(s); {int(m.sum())} valid objects')
@@ -336,7 +329,7 @@ def profile_encode(num_objects: int, args: argparse.Namespace) -> None:
     from torch.profiler import ProfilerActivity, profile
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(3):
-            centerx_encode(task, kernel, gt, grid, args.classes)
+            centerx_encode(head, gt, grid)
     print('\n  torch profiler, 3 calls of the full centerx encode (self CPU time):')
     print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=15))
 

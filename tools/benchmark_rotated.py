@@ -10,9 +10,10 @@ Two measurements, both paths timed in the same run on the same seeded data:
 
    - centerx: the training path, vectorized over the concatenated batch:
      ``concat_instances``-style InstanceData with ``polygons`` -> ``RotatedBoxTask.centers``
-     (min-area rectangle, long-edge form, visibility) -> kernel (``RotatedEllipticalGaussian``
-     or ``CornerNetGaussian``) -> ``render_gaussians`` (as ``CenterHead.render`` does for the
-     valid objects) -> ``RotatedBoxTask.encode``.
+     (min-area rectangle, long-edge form, visibility) on a ``CenterHead`` with the kernel
+     (``RotatedEllipticalGaussian`` or ``CornerNetGaussian``): the head's ``place_centers`` and
+     ``render`` (heatmap and ignore mask, the code ``CenterHead.loss`` runs) ->
+     ``RotatedBoxTask.encode``.
    - baseline: the same targets object by object in a Python loop: ``cv2.minAreaRect``,
      long-edge canonicalization, the visibility rule, a Gaussian drawn into the heatmap with
      numpy (CenterNet's ``draw_umich_gaussian`` for the CornerNet kernel; the same rotated
@@ -55,11 +56,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
-from benchmark_common import (Row, baseline_gaussian_radius, concat_ground_truth,  # noqa: E402
-                              median_times, print_table)
+from benchmark_common import (Row, baseline_gaussian_radius, concat_ground_truth, head_targets,  # noqa: E402
+                              median_times, print_table, target_head)
 
-from centerx.heatmap import (CornerNetGaussian, Kernel, KernelShape,  # noqa: E402
-                             RotatedEllipticalGaussian, render_gaussians)
+from centerx.heatmap import CornerNetGaussian, RotatedEllipticalGaussian  # noqa: E402
+from centerx.models import CenterHead  # noqa: E402
 from centerx.task import Centers, Grid  # noqa: E402
 from centerx_tasks.rotated.dota_eval import DotaEvalResult, eval_dota  # noqa: E402
 from centerx_tasks.rotated.dota_eval_reference import eval_dota_reference  # noqa: E402
@@ -135,21 +136,12 @@ def to_instances(images: Sequence[ImageGT]) -> InstanceData:
 # ---------------------------------------------------------------------------------------------
 
 
-def centerx_encode(task: RotatedBoxTask, kernel: Kernel, gt: InstanceData, grid: Grid,
-                   num_classes: int) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], Centers]:
-    """Heatmap and rotated-box targets of a batch, the way ``CenterHead.loss`` builds them
-    (``CenterHead.render`` without the ignore mask: the benchmark has no ignored objects)."""
-    H, W = grid.shape
-    centers = task.centers(gt, grid)
-    shape = kernel(centers.sizes, centers.angles)
-    xy_int = centers.xy_int
-    xy_int = torch.stack([xy_int[:, 0].clamp(0, W - 1), xy_int[:, 1].clamp(0, H - 1)], 1)
-    m = centers.valid
-    heat = render_gaussians((grid.batch_size, num_classes, H, W), centers.batch_idx[m],
-                            centers.labels[m], xy_int[m],
-                            KernelShape(shape.radius[m], shape.inv_cov[m]))
-    targets = task.encode(gt, centers, grid)
-    return heat, targets, centers
+def centerx_encode(head: CenterHead, gt: InstanceData, grid: Grid
+                   ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], Centers]:
+    """Heatmap and rotated-box targets of a batch, the way ``CenterHead.loss`` builds them (the head's own
+    ``place_centers`` and ``render``, the task's ``encode``: :func:`benchmark_common.head_targets`)."""
+    heat, targets, centers = head_targets(head, gt, grid)
+    return heat, targets[head.center_task], centers
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,14 +315,14 @@ def bench_encode(num_objects: int, kernel_name: str, args: argparse.Namespace, t
     images = make_images(args.batch, num_objects, args.out_size * stride, args.classes,
                          args.min_size, args.max_size, seed=args.seed + num_objects)
     gt = to_instances(images)
-    task, kernel = RotatedBoxTask(), KERNELS[kernel_name]()
+    head = target_head(RotatedBoxTask(), KERNELS[kernel_name](), args.classes)
 
-    heat, targets, centers = centerx_encode(task, kernel, gt, grid, args.classes)
+    heat, targets, centers = centerx_encode(head, gt, grid)
     base = baseline_encode(images, args.classes, grid.shape, stride, num_objects, kernel_name)
     diff, target_diff = check_encoding(images, heat, targets, centers, grid, base)
 
     t_ours, t_base = median_times([
-        lambda: centerx_encode(task, kernel, gt, grid, args.classes),
+        lambda: centerx_encode(head, gt, grid),
         lambda: baseline_encode(images, args.classes, grid.shape, stride, num_objects, kernel_name),
     ], args.repeats, args.warmup)
     return Row(f'encode {num_objects} obj/img {kernel_name}, B={args.batch} [{threads} thr] (img/s)',

@@ -25,9 +25,44 @@ from pycocotools.cocoeval import COCOeval
 
 from centerx.utils import log
 
+from .coco_backends import check_backend, coco_api
+
 #: Keys of COCOeval ``stats[0:6]`` of ``iouType='bbox'``.
 BOX_METRIC_NAMES: Tuple[str, ...] = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_s',
                                      'bbox_mAP_m', 'bbox_mAP_l')
+
+
+def run_cocoeval(backend: str, gt: COCO, dets: List[dict], img_ids: List[Any], cat_ids: List[int],
+                 iou_type: str = 'bbox', sigmas: Optional[Sequence[float]] = None) -> COCOeval:
+    """``evaluate`` + ``accumulate`` of one COCO results list (quiet); ``summarize`` is left to
+    the caller.
+
+    Args:
+        backend: one of :data:`~centerx.evaluation.coco_backends.COCO_BACKENDS`; ``gt`` must be
+            that backend's ``COCO`` (the classes differ).
+        gt: the ground truth, with ``iscrowd`` and ``area`` on every annotation.
+        dets: COCO results dicts (``image_id``, ``category_id``, ``bbox`` and/or ``keypoints``,
+            ``score``); not modified.
+        img_ids, cat_ids: what is evaluated.
+        iou_type: ``'bbox'`` or ``'keypoints'``; ``sigmas`` are the K OKS sigmas of the latter.
+    """
+    coco_cls, make_eval = coco_api(backend)
+    with contextlib.redirect_stdout(io.StringIO()):
+        if dets:
+            dt = gt.loadRes(copy.deepcopy(dets))  # loadRes edits the dicts in place
+        else:
+            dt = coco_cls()
+            dt.dataset = dict(images=list(gt.dataset['images']),
+                              categories=list(gt.dataset['categories']), annotations=[])
+            dt.createIndex()
+        coco_eval = make_eval(gt, dt, iou_type)
+        coco_eval.params.imgIds = list(img_ids)
+        coco_eval.params.catIds = list(cat_ids)
+        if sigmas is not None:
+            coco_eval.params.kpt_oks_sigmas = np.asarray(sigmas, np.float64)
+        coco_eval.evaluate()
+        coco_eval.accumulate()
+    return coco_eval
 
 
 class CocoEvalMetric(BaseMetric):
@@ -41,6 +76,8 @@ class CocoEvalMetric(BaseMetric):
             otherwise they go to a temporary folder that is removed after evaluation.
         classwise: also log a per-class AP table and return ``bbox_<class>_AP``.
         collect_device, prefix, collect_dir: see :class:`mmengine.evaluator.BaseMetric`.
+        backend: ``'pycocotools'`` (the reference) or ``'faster_coco_eval'`` (same AP, faster;
+            :mod:`~centerx.evaluation.coco_backends`).
 
     Only the images seen by ``process`` are evaluated, only on the dataset's ``cat_ids``.
     """
@@ -55,12 +92,15 @@ class CocoEvalMetric(BaseMetric):
                  classwise: bool = False,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
-                 collect_dir: Optional[str] = None) -> None:
+                 collect_dir: Optional[str] = None,
+                 backend: str = 'pycocotools') -> None:
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
+        self.backend = check_backend(backend, type(self).__name__)
+        coco_api(self.backend)  # a missing package fails at build time, not after a training
         self.ann_file = ann_file
         self.outfile_prefix = outfile_prefix
         self.classwise = classwise
-        self._gt_cache: Optional[Tuple[Tuple[str, float], COCO]] = None
+        self._gt_cache: Optional[Tuple[Tuple[str, float, str], COCO]] = None
 
     # ------------------------------------------------------------------ process
     def _cat_ids(self) -> Optional[Tuple[int, ...]]:
@@ -90,10 +130,11 @@ class CocoEvalMetric(BaseMetric):
 
     def _load_gt(self) -> COCO:
         ann_file = self._gt_file()
-        key = (os.path.abspath(ann_file), os.path.getmtime(ann_file))
+        key = (os.path.abspath(ann_file), os.path.getmtime(ann_file), self.backend)
         if self._gt_cache is None or self._gt_cache[0] != key:
+            coco_cls, _ = coco_api(self.backend)
             with contextlib.redirect_stdout(io.StringIO()):
-                gt = COCO(ann_file)
+                gt = coco_cls(ann_file)
             gt.dataset.setdefault('info', {})  # older pycocotools copy these in loadRes
             gt.dataset.setdefault('licenses', [])
             for ann in gt.dataset.get('annotations', []):  # COCOeval needs both
@@ -160,22 +201,7 @@ class CocoEvalMetric(BaseMetric):
                   sigmas: Optional[Sequence[float]] = None) -> Dict[str, float]:
         """One COCOeval run; ``names`` label ``stats[:len(names)]``; ``sigmas`` are the
         OKS sigmas of ``iou_type='keypoints'``. ``dets`` are not modified."""
-        quiet = io.StringIO()
-        with contextlib.redirect_stdout(quiet):
-            if dets:
-                dt = gt.loadRes(copy.deepcopy(dets))  # loadRes edits the dicts in place
-            else:
-                dt = COCO()
-                dt.dataset = dict(images=list(gt.dataset['images']),
-                                  categories=list(gt.dataset['categories']), annotations=[])
-                dt.createIndex()
-            coco_eval = COCOeval(gt, dt, iouType=iou_type)
-            coco_eval.params.imgIds = img_ids
-            coco_eval.params.catIds = cat_ids
-            if sigmas is not None:
-                coco_eval.params.kpt_oks_sigmas = np.asarray(sigmas, np.float64)
-            coco_eval.evaluate()
-            coco_eval.accumulate()
+        coco_eval = run_cocoeval(self.backend, gt, dets, img_ids, cat_ids, iou_type, sigmas)
         if not dets:
             log(f'{type(self).__name__}: no detections on {len(img_ids)} images; {iou_type} AP is 0 '
                 '(-1 where there is no ground truth)', logging.WARNING)

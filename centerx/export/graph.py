@@ -149,7 +149,7 @@ class ExportGraph(nn.Module):
         ctx = DecodeContext(grid=grid, inverse_affine=inverse_affine, ori_shapes=ori_shapes,
                             flipped=torch.zeros(B, dtype=torch.bool, device=inputs.device),
                             task_inputs=dict(zip(self.task_input_keys, task_inputs)))
-        outputs = {name: head(feat) for name, head in self.model.heads.items()}
+        outputs = self.model.head_outputs(feat)  # fused in one pass when the model fuses its branches
         return self.model.decode_outputs(outputs, ctx, export=True)
 
     def forward(self, images: Tensor, inverse_affine: Tensor, ori_shapes: Tensor, *task_inputs: Tensor) -> Tuple[Tensor, ...]:

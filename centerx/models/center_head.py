@@ -1,7 +1,7 @@
 """One center heatmap over a class set, with the attribute branches of its tasks."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.structures import InstanceData
@@ -13,6 +13,7 @@ from centerx.task import Centers, Grid, Task, presence_of
 
 from .head_options import CENTER_MODES, ClassAgnosticCenters, build_center_attention
 from .head_options.class_agnostic import PARTS_KEY
+from .fused_branches import run_fused
 from .loss_groups import GroupLosses, LossGroup, task_terms
 
 
@@ -48,14 +49,20 @@ class CenterHead(nn.Module):
             ``'class_agnostic'`` (one center channel + a sigmoid class branch, decoded as center x
             class: :mod:`~centerx.models.head_options.class_agnostic`).
         loss_class_weight: weight of the class branch's loss (``class_agnostic`` only).
+        fuse_branches: run all branches as one wide 3x3 conv and one block-diagonal 1x1 conv
+            (:mod:`centerx.models.fused_branches`; the same function and parameters). The detector
+            fuses across heads with its own ``fuse_branches``. Not combined with ``center_attention`` or
+            ``center_mode='class_agnostic'`` (their branches read other inputs): refused at build.
     """
 
     def __init__(self, name: str, in_channels: int, classes: Sequence[str], tasks: Sequence[Task],
                  kernel: Kernel, center_task: Optional[str] = None, head_conv: int = 64,
                  heatmap_bias: float = -2.19, loss_heatmap_weight: float = 1.0,
                  focal_alpha: float = 2.0, focal_beta: float = 4.0, center_attention: Union[bool, dict] = False,
-                 center_mode: str = 'per_class', loss_class_weight: float = 1.0) -> None:
+                 center_mode: str = 'per_class', loss_class_weight: float = 1.0,
+                 fuse_branches: bool = False) -> None:
         super().__init__()
+        self.fuse_branches = bool(fuse_branches)
         self.name = name
         self.classes = tuple(classes)
         self.kernel = kernel
@@ -96,6 +103,9 @@ class CenterHead(nn.Module):
                                                     len(self.classes), loss_class_weight) if agnostic else None)
         self.center_attention = build_center_attention(center_attention, 1 if agnostic else len(self.classes),
                                                        f'head {name!r}')
+        if self.fuse_branches and (agnostic or self.center_attention is not None):
+            raise ValueError(f'head {name!r}: fuse_branches does not combine with center_attention or '
+                             "center_mode='class_agnostic' (their branches do not all read the neck feature)")
         self.branches = nn.ModuleDict()
         for task in tasks:
             for map_name, channels in task.maps.items():
@@ -104,7 +114,7 @@ class CenterHead(nn.Module):
                 self.branches[f'{task.name}__{map_name}'] = branch
 
     def forward(self, feat: Tensor) -> Dict[str, Union[Tensor, Dict[str, Tensor]]]:
-        """Run all branches.
+        """Run all branches (in one fused pass when ``fuse_branches``).
 
         Args:
             feat: (B, in_channels, H, W) stride-4 feature.
@@ -114,12 +124,39 @@ class CenterHead(nn.Module):
             ``class_agnostic`` head's ``'heatmap'`` holds the combined center x class logits and
             ``'center_class'`` the raw ``{'center': (B, 1, H, W), 'classes': (B, C, H, W)}``.
         """
+        if self.fuse_branches:
+            modules = self.branch_modules()
+            return self.assemble(run_fused([m for _, m in modules], feat, self.branch_names()))
         logits = self.heatmap(feat)
         out: Dict[str, Union[Tensor, Dict[str, Tensor]]] = (
             self.class_agnostic(feat, logits) if self.class_agnostic is not None else {'heatmap': logits})
         reg_feat = self.center_attention(feat, logits) if self.center_attention is not None else feat
         for task_name, task in self.tasks.items():
             out[task_name] = {m: self.branches[f'{task_name}__{m}'](reg_feat) for m in task.maps}
+        return out
+
+    def branch_modules(self) -> List[Tuple[Tuple[Optional[str], str], nn.Module]]:
+        """The output branches in :meth:`assemble` order: ``((None, 'heatmap'), heatmap)`` first,
+        then ``((task, map), branch)`` for every map of every task."""
+        modules: List[Tuple[Tuple[Optional[str], str], nn.Module]] = [((None, 'heatmap'), self.heatmap)]
+        for task_name, task in self.tasks.items():
+            modules += [((task_name, m), self.branches[f'{task_name}__{m}']) for m in task.maps]
+        return modules
+
+    def branch_names(self) -> List[str]:
+        """``'<head>.heatmap'`` and ``'<head>.<task>.<map>'`` in :meth:`branch_modules` order."""
+        return [f'{self.name}.{map_name}' if task is None else f'{self.name}.{task}.{map_name}'
+                for (task, map_name), _ in self.branch_modules()]
+
+    def assemble(self, maps: Sequence[Tensor]) -> Dict[str, Union[Tensor, Dict[str, Tensor]]]:
+        """The :meth:`forward` dict from the branch outputs in :meth:`branch_modules` order."""
+        keys = [key for key, _ in self.branch_modules()]
+        if len(maps) != len(keys):
+            raise ValueError(f'head {self.name!r}: {len(maps)} branch outputs for {len(keys)} branches')
+        out: Dict[str, Union[Tensor, Dict[str, Tensor]]] = {'heatmap': maps[0]}
+        out.update({task_name: {} for task_name in self.tasks})
+        for (task_name, map_name), value in zip(keys[1:], maps[1:]):
+            out[task_name][map_name] = value
         return out
 
     def place_centers(self, gt: InstanceData, grid: Grid) -> Centers:

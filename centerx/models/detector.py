@@ -17,6 +17,7 @@ from centerx.task import DecodeContext, Grid, concat_instances
 from centerx.tta import ScaledView, parse_merge, parse_scales, scaled_view
 
 from .center_head import CenterHead
+from .fused_branches import run_fused
 from .loss_groups import GroupLosses, LossGroup, log_names
 
 
@@ -56,17 +57,23 @@ class CenterNet(BaseModel):
             neck's output) or ``dict(type='DynamicWeightAverage', temperature=2.0, period=50)``
             (Liu et al. 2019); it receives ``groups`` (:meth:`loss_groups`) and is called with the
             shared feature.
+        fuse_branches: run the branches of all heads as one wide 3x3 conv and one block-diagonal
+            1x1 conv (:mod:`~centerx.models.fused_branches`): the same function, parameters and
+            checkpoints as separate branches (default False: separate was faster on the CPUs
+            measured, docs/benchmarks.md).
     """
 
     def __init__(self, backbone: dict, neck: dict, heads: Sequence[dict], classes: Sequence[str],
                  data_preprocessor: Optional[dict] = None, test_cfg: Optional[dict] = None,
-                 loss_balancing: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
+                 loss_balancing: Optional[dict] = None, init_cfg: Optional[dict] = None,
+                 fuse_branches: bool = False) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(type='DetDataPreprocessor')
         if isinstance(data_preprocessor, dict):  # build in our scope, whatever the default scope is
             data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.classes = tuple(classes)
+        self.fuse_branches = bool(fuse_branches)
         self.backbone = MODELS.build(backbone)
         neck = dict(neck)
         neck.setdefault('in_channels', tuple(self.backbone.out_channels))
@@ -95,6 +102,11 @@ class CenterNet(BaseModel):
             self.register_buffer(f'_head_to_dataset_{name}',
                                  torch.tensor([self.classes.index(c) for c in head_classes]), persistent=False)
 
+        if self.fuse_branches:  # one pass over every head's branches needs them all to read the feature
+            optioned = [n for n, h in self.heads.items() if h.class_agnostic is not None or h.center_attention is not None]
+            if optioned:
+                raise ValueError(f'fuse_branches does not combine with center_attention or '
+                                 f"center_mode='class_agnostic' (heads {optioned})")
         self.check_tta_config()
 
         self.loss_balancing = None
@@ -136,8 +148,21 @@ class CenterNet(BaseModel):
         raise RuntimeError(f'invalid mode {mode!r}; expected loss, predict or tensor')
 
     def _forward(self, inputs: Tensor) -> Dict[str, Dict]:
-        feat = self.extract_feat(inputs)
-        return {name: head(feat) for name, head in self.heads.items()}
+        return self.head_outputs(self.extract_feat(inputs))
+
+    def head_outputs(self, feat: Tensor) -> Dict[str, Dict]:
+        """Every head's forward outputs on the (B, C, H/4, W/4) feature: ``{head: {'heatmap': ...,
+        task: {map: ...}}}``; with ``fuse_branches`` all branches of all heads in one pass."""
+        if not self.fuse_branches:
+            return {name: head(feat) for name, head in self.heads.items()}
+        per_head = [[m for _, m in head.branch_modules()] for head in self.heads.values()]
+        names = [n for head in self.heads.values() for n in head.branch_names()]
+        maps = run_fused([m for modules in per_head for m in modules], feat, names)
+        outputs, start = {}, 0
+        for (name, head), modules in zip(self.heads.items(), per_head):
+            outputs[name] = head.assemble(maps[start:start + len(modules)])
+            start += len(modules)
+        return outputs
 
     # ------------------------------------------------------------------ training
     def grouped_losses(self, inputs: Tensor, data_samples: List[DetSample],
@@ -149,9 +174,10 @@ class CenterNet(BaseModel):
         gts = [s.gt for s in data_samples]
         annotated_labels = [getattr(s, 'annotated_labels', None) for s in data_samples]
         grouped: GroupLosses = {}
+        outputs = self.head_outputs(feat)
         for name, head in self.heads.items():
             gt = concat_instances(gts, self.label_map(name), annotated_labels)
-            grouped.update(head.loss(head(feat), gt, grid))
+            grouped.update(head.loss(outputs[name], gt, grid))
         return grouped
 
     def loss(self, inputs: Tensor, data_samples: List[DetSample]) -> Dict[str, Tensor]:
@@ -231,10 +257,10 @@ class CenterNet(BaseModel):
     def view_outputs(self, inputs: Tensor) -> Dict[str, Dict]:
         """Every head's outputs on one view's input (flip-averaged with ``test_cfg.flip``)."""
         feat = self.extract_feat(inputs)
-        outputs = {n: h(feat) for n, h in self.heads.items()}
+        outputs = self.head_outputs(feat)
         if self.test_cfg.get('flip', False):
             feat_flipped = self.extract_feat(inputs.flip(-1))
-            outputs = self.merge_flipped(outputs, {n: h(feat_flipped) for n, h in self.heads.items()})
+            outputs = self.merge_flipped(outputs, self.head_outputs(feat_flipped))
         return outputs
 
     def decode_view(self, outputs: Dict[str, Dict], view: ScaledView) -> Dict[str, Dict[str, Tensor]]:

@@ -50,6 +50,7 @@ class CocoKeypointsMetric(CocoEvalMetric):
             the COCO person sigmas when K = 17 and the meta has none.
         classwise: also return per-class box AP (``bbox_<class>_AP``).
         collect_device, prefix, collect_dir: see :class:`mmengine.evaluator.BaseMetric`.
+        backend: ``'pycocotools'`` or ``'faster_coco_eval'`` (:mod:`centerx.evaluation.coco_backends`).
 
     Returns of :meth:`compute_metrics` (rounded to 4 decimals; -1 where COCOeval gives
     -1, i.e. no ground truth in that area range): ``kpt_AP``, ``kpt_AP_50``,
@@ -72,9 +73,11 @@ class CocoKeypointsMetric(CocoEvalMetric):
                  classwise: bool = False,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
-                 collect_dir: Optional[str] = None) -> None:
+                 collect_dir: Optional[str] = None,
+                 backend: str = 'pycocotools') -> None:
         super().__init__(ann_file=ann_file, outfile_prefix=outfile_prefix, classwise=classwise,
-                         collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
+                         collect_device=collect_device, prefix=prefix, collect_dir=collect_dir,
+                         backend=backend)
         self.sigmas = None if sigmas is None else [float(s) for s in sigmas]
 
     # ------------------------------------------------------------------ process

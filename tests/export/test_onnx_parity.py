@@ -200,3 +200,11 @@ def test_bad_export_arguments_name_the_problem():
         ExportGraph(model, (60, 64))
     with pytest.raises(ValueError, match='topk must be positive'):
         ExportGraph(model, IMAGE, topk=0)
+
+
+def test_fused_branches_export_and_match_predict(tmp_path):
+    """A model that fuses its branches (one wide 3x3 + one block-diagonal 1x1 conv for all heads)
+    exports that pass and matches ``predict``."""
+    model = mixed_model()
+    model.fuse_branches = True
+    assert_parity(model, tmp_path)

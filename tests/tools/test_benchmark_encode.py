@@ -24,8 +24,8 @@ def test_baseline_matches_centerx_with_border_boxes(be):
     images[0].bboxes[0] = [-10, -10, 0, 5]   # no visible area: no peak, no targets
     images[1].bboxes[0] = [60, 60, 90, 90]   # partly outside: clipped
     grid = be.Grid(batch_size=3, shape=(16, 16), stride=4, input_shape=(64, 64))
-    heat, targets, centers = be.centerx_encode(be.Box2DTask(), be.CornerNetGaussian(0.7),
-                                               be.to_instances(images), grid, 5)
+    head = be.target_head(be.Box2DTask(), be.CornerNetGaussian(0.7), 5)
+    heat, targets, centers = be.centerx_encode(head, be.to_instances(images), grid)
     base = be.baseline_encode(images, 5, grid.shape, 4, 40)
     assert be.check_encoding(images, heat, targets, centers, grid, base) <= 1e-6
     assert not bool(centers.valid[0]) and bool(centers.valid[40])

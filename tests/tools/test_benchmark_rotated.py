@@ -32,8 +32,8 @@ def test_baseline_matches_centerx_at_the_border(br, kernel):
     images[1].polygons[0] = br.rbox_to_poly_np(np.array([20.0, 64.5, 12.0, 5.0, 1.5])).astype(np.float32)  # off
     images[1].polygons[1] = br.rbox_to_poly_np(np.array([0.5, 0.5, 50.0, 9.0, -1.5707])).astype(np.float32)
     grid = br.Grid(batch_size=2, shape=(16, 16), stride=int(s), input_shape=(64, 64))
-    heat, targets, centers = br.centerx_encode(br.RotatedBoxTask(), br.KERNELS[kernel](),
-                                               br.to_instances(images), grid, 3)
+    head = br.target_head(br.RotatedBoxTask(), br.KERNELS[kernel](), 3)
+    heat, targets, centers = br.centerx_encode(head, br.to_instances(images), grid)
     base = br.baseline_encode(images, 3, grid.shape, 4, 30, kernel)
     diff, target_diff = br.check_encoding(images, heat, targets, centers, grid, base)
     assert diff <= 1e-5 and target_diff <= 1e-3
