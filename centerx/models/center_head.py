@@ -7,8 +7,8 @@ import torch
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
-from centerx.heatmap import Kernel, KernelShape, render_gaussians
-from centerx.losses import penalty_reduced_focal_loss
+from centerx.heatmap import Kernel, KernelShape, SparseHeatmap, render_gaussians, render_sparse
+from centerx.losses import penalty_reduced_focal_loss, sparse_focal_loss
 from centerx.task import Centers, Grid, Task, presence_of
 
 from .loss_groups import GroupLosses, LossGroup, task_terms
@@ -39,13 +39,23 @@ class CenterHead(nn.Module):
         head_conv: hidden channels of every branch (CenterNet: 64 for ResNet, 256 for DLA).
         heatmap_bias: initial bias of the heatmap logits (-2.19 ~ prior 0.1).
         loss_heatmap_weight, focal_alpha, focal_beta: the focal loss settings.
+        heatmap_loss: ``'sparse'`` (default: the focal loss from the logits and the sparse target
+            of :meth:`render_sparse`, no dense target map) or ``'dense'`` (the rendered
+            (B, C, H, W) target of :meth:`render` and :func:`penalty_reduced_focal_loss`); both
+            give the same loss and gradient up to float rounding.
     """
+
+    HEATMAP_LOSSES = ('sparse', 'dense')
 
     def __init__(self, name: str, in_channels: int, classes: Sequence[str], tasks: Sequence[Task],
                  kernel: Kernel, center_task: Optional[str] = None, head_conv: int = 64,
                  heatmap_bias: float = -2.19, loss_heatmap_weight: float = 1.0,
-                 focal_alpha: float = 2.0, focal_beta: float = 4.0) -> None:
+                 focal_alpha: float = 2.0, focal_beta: float = 4.0, heatmap_loss: str = 'sparse') -> None:
         super().__init__()
+        if heatmap_loss not in self.HEATMAP_LOSSES:
+            raise ValueError(f'head {name!r}: heatmap_loss must be one of {self.HEATMAP_LOSSES}, '
+                             f'got {heatmap_loss!r}')
+        self.heatmap_loss = heatmap_loss
         self.name = name
         self.classes = tuple(classes)
         self.kernel = kernel
@@ -122,6 +132,18 @@ class CenterHead(nn.Module):
         ignore = (draw(centers.ignore) > 0) & (heat < 1)
         return heat, ignore
 
+    def render_sparse(self, centers: Centers, grid: Grid) -> SparseHeatmap:
+        """The target of :meth:`render` as its window cells (``to_dense()`` gives it back exactly)."""
+        shape = (grid.batch_size, len(self.classes), *grid.shape)
+        kernel = self.kernel(centers.sizes, centers.angles)
+        xy_int = centers.xy_int
+        xy_int = torch.stack([xy_int[:, 0].clamp(0, grid.shape[1] - 1), xy_int[:, 1].clamp(0, grid.shape[0] - 1)], 1)
+        # valid objects draw the heatmap, ignored ones the ignore map (an object may do both)
+        rows = torch.cat([torch.nonzero(centers.valid).view(-1), torch.nonzero(centers.ignore).view(-1)])
+        ignored = torch.arange(len(rows), device=rows.device) >= int(centers.valid.sum())
+        return render_sparse(shape, centers.batch_idx[rows], centers.labels[rows], xy_int[rows],
+                             KernelShape(kernel.radius[rows], kernel.inv_cov[rows]), ignored)
+
     def perfect_outputs(self, gt: InstanceData, grid: Grid) -> tuple[Dict[str, Union[Tensor, Dict[str, Tensor]]], Centers]:
         """The outputs a perfect network would give for this ground truth, and its centers.
 
@@ -169,13 +191,19 @@ class CenterHead(nn.Module):
             one group per task, the terms without their ``loss_`` prefix.
         """
         centers = self.place_centers(gt, grid)
-        heat, ignore = self.render(centers, grid)
-        annotated = self.annotated_classes(gt, grid).to(heat.device)  # (B, C)
-        if not bool(annotated.all()):
-            ignore = ignore | ~annotated[:, :, None, None].expand_as(ignore)
-            if len(centers.labels):
-                centers.valid = centers.valid & annotated[centers.batch_idx, centers.labels]
-        heatmap = penalty_reduced_focal_loss(outputs['heatmap'], heat, self.focal_alpha, self.focal_beta, ignore=ignore)
+        logits = outputs['heatmap']
+        annotated = self.annotated_classes(gt, grid).to(logits.device)  # (B, C)
+        partial = not bool(annotated.all())
+        if partial and len(centers.labels):  # no peak, no regression on an unannotated channel
+            centers.valid = centers.valid & annotated[centers.batch_idx, centers.labels]
+        if self.heatmap_loss == 'sparse':
+            heatmap = sparse_focal_loss(logits, self.render_sparse(centers, grid), self.focal_alpha,
+                                        self.focal_beta, channels=annotated if partial else None)
+        else:
+            heat, ignore = self.render(centers, grid)
+            if partial:
+                ignore = ignore | ~annotated[:, :, None, None].expand_as(ignore)
+            heatmap = penalty_reduced_focal_loss(logits, heat, self.focal_alpha, self.focal_beta, ignore=ignore)
         losses: GroupLosses = {LossGroup(self.name): {'heatmap': self.loss_heatmap_weight * heatmap}}
         for task_name, task in self.tasks.items():
             targets = task.encode(gt, centers, grid)
