@@ -46,6 +46,27 @@ class SparseHeatmap:
         ignore.view(-1)[self.index] = self.ignore
         return heat, ignore
 
+    @classmethod
+    def from_dense(cls, heat: Tensor, ignore: Tensor | None = None) -> 'SparseHeatmap':
+        """The cells of a dense (B, C, H, W) target with a nonzero value or an ignore flag.
+
+        Args:
+            heat: (B, C, H, W) target in [0, 1].
+            ignore: optional (B, C, H, W) bool; flags at positives are dropped (a positive is
+                never ignored, as in :func:`~centerx.losses.penalty_reduced_focal_loss`).
+        """
+        if heat.dim() != 4:
+            raise ValueError(f'SparseHeatmap.from_dense: heat must be (B, C, H, W), got {tuple(heat.shape)}')
+        if ignore is not None and ignore.shape != heat.shape:
+            raise ValueError(f'SparseHeatmap.from_dense: ignore of shape {tuple(ignore.shape)} does not '
+                             f'match heat {tuple(heat.shape)}')
+        flat = heat.reshape(-1).to(torch.float32)
+        flags = None if ignore is None else ignore.reshape(-1)
+        index = torch.nonzero((flat != 0) if flags is None else (flat != 0) | flags).view(-1)
+        value = flat[index]
+        ign = (torch.zeros_like(index, dtype=torch.bool) if flags is None else flags[index]) & (value < 1)
+        return cls(shape=tuple(int(s) for s in heat.shape), index=index, value=value, ignore=ign)
+
     def num_positives(self) -> Tensor:
         """Number of cells with target 1, a 0-dim int64 tensor."""
         return (self.value == 1).sum()
