@@ -9,14 +9,15 @@ Two measurements, both paths timed in the same run on the same seeded data:
 
    - centerx: the training path, vectorized over the concatenated batch:
      ``concat_instances``-style InstanceData -> ``Box2DTask.centers`` -> ``CornerNetGaussian``
-     -> ``render_gaussians`` (as ``CenterHead.render`` does for the valid objects) ->
-     ``Box2DTask.encode``.
+     -> ``render_sparse`` (the sparse target ``CenterHead.render_sparse`` gives training, for the
+     valid objects) -> ``Box2DTask.encode``.
    - baseline: CenterNet's ``ctdet`` recipe, written here as a per-object Python loop
      (``gaussian_radius`` / ``gaussian2D`` / ``draw_umich_gaussian`` in numpy, plus the
      ``wh`` / ``reg`` / ``ind`` / ``reg_mask`` arrays).
 
-   The script asserts that both produce the same heatmap (max abs diff <= 1e-6) and
-   identical size / offset / index targets.
+   The script asserts that both produce the same heatmap (the sparse target made dense, max
+   abs diff <= 1e-6) and identical size / offset / index targets. The heatmap loss these
+   targets feed is measured by tools/benchmark_heatmap_loss.py.
 
 2. Decode latency (ms per call) for a (B, C, H, W) heatmap logit map plus (B, 2, H, W)
    size and offset maps: sigmoid + ``extract_peaks`` + two ``gather_at_peaks`` against a
@@ -30,10 +31,9 @@ comparison with the single-threaded numpy baseline, and torch's default count); 
 row is labelled with its count. ``--profile`` adds a stage breakdown and a torch
 profiler table of the centerx encoding at the largest object count.
 
-On CPU most of the centerx encode time at high object counts is the zero-filled
-(B, C, H, W) heatmap allocation (page faults of a fresh ~84 MB buffer); setting
-``THP_MEM_ALLOC_ENABLE=1`` (torch's transparent-huge-page allocation) changes that cost
-a lot, so the header prints its value.
+The dense ``render_gaussians`` (``--profile`` times it too) spends most of its time on the
+zero-filled (B, C, H, W) heatmap (page faults of a fresh ~84 MB buffer; ``THP_MEM_ALLOC_ENABLE=1``
+changes that cost a lot, so the header prints its value); the sparse target has none.
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ from benchmark_common import (Row, baseline_gaussian_radius, concat_ground_truth
                               median_time, median_times, print_table)
 
 from centerx.decode.peaks import extract_peaks, gather_at_peaks  # noqa: E402
-from centerx.heatmap import CornerNetGaussian, KernelShape, render_gaussians  # noqa: E402
+from centerx.heatmap import CornerNetGaussian, KernelShape, SparseHeatmap, render_gaussians, render_sparse  # noqa: E402
 from centerx.task import Centers, Grid  # noqa: E402
 from centerx_tasks.box2d.task import Box2DTask  # noqa: E402
 
@@ -104,18 +104,17 @@ def to_instances(images: Sequence[ImageGT]) -> InstanceData:
 
 
 def centerx_encode(task: Box2DTask, kernel: CornerNetGaussian, gt: InstanceData, grid: Grid,
-                   num_classes: int) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], Centers]:
-    """Heatmap and Box2D targets of a batch, the way ``CenterHead.loss`` builds them
-    (``CenterHead.render`` without the ignore mask, which the baseline has no counterpart of)."""
+                   num_classes: int) -> Tuple[SparseHeatmap, Dict[str, torch.Tensor], Centers]:
+    """Sparse heatmap and Box2D targets of a batch, the way ``CenterHead.loss`` builds them
+    (``CenterHead.render_sparse`` without ignored objects, which the baseline has no counterpart of)."""
     H, W = grid.shape
     centers = task.centers(gt, grid)
     shape = kernel(centers.sizes, centers.angles)
     xy_int = centers.xy_int
     xy_int = torch.stack([xy_int[:, 0].clamp(0, W - 1), xy_int[:, 1].clamp(0, H - 1)], 1)
     m = centers.valid
-    heat = render_gaussians((grid.batch_size, num_classes, H, W), centers.batch_idx[m],
-                            centers.labels[m], xy_int[m],
-                            KernelShape(shape.radius[m], shape.inv_cov[m]))
+    heat = render_sparse((grid.batch_size, num_classes, H, W), centers.batch_idx[m],
+                         centers.labels[m], xy_int[m], KernelShape(shape.radius[m], shape.inv_cov[m]))
     targets = task.encode(gt, centers, grid)
     return heat, targets, centers
 
@@ -186,9 +185,11 @@ def baseline_encode(images: Sequence[ImageGT], num_classes: int, out_size: Tuple
     return {'hm': hm, 'wh': wh, 'reg': reg, 'ind': ind, 'reg_mask': reg_mask}
 
 
-def check_encoding(images: Sequence[ImageGT], heat: torch.Tensor, targets: Dict[str, torch.Tensor],
+def check_encoding(images: Sequence[ImageGT], heat: SparseHeatmap | torch.Tensor, targets: Dict[str, torch.Tensor],
                    centers: Centers, grid: Grid, base: Dict[str, np.ndarray]) -> float:
     """Assert both encodings agree; returns the max abs heatmap difference."""
+    if isinstance(heat, SparseHeatmap):
+        heat = heat.to_dense()[0]
     diff = float((heat - torch.from_numpy(base['hm'])).abs().max())
     assert diff <= HEATMAP_TOL, f'heatmaps differ by {diff}'
     counts = [len(img.labels) for img in images]
@@ -321,7 +322,8 @@ def profile_encode(num_objects: int, args: argparse.Namespace) -> None:
         'xy_int + clamp + valid masking': lambda: (torch.stack([centers.xy_int[:, 0].clamp(0, W - 1),
                                                                 centers.xy_int[:, 1].clamp(0, H - 1)], 1)[m],
                                                    ks.radius[m], ks.inv_cov[m]),
-        'render_gaussians (total)': lambda: render_gaussians(shape4, *args_r),
+        'render_sparse (in the encode row)': lambda: render_sparse(shape4, *args_r),
+        'render_gaussians (dense, total)': lambda: render_gaussians(shape4, *args_r),
         '  of which torch.zeros(B,C,H,W)': lambda: torch.zeros(shape4),
         'Box2DTask.encode': lambda: task.encode(gt, centers, grid),
         'full centerx encode': lambda: centerx_encode(task, kernel, gt, grid, args.classes),

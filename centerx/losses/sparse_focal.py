@@ -104,7 +104,7 @@ def _sparse_terms(xs: Tensor, y: Tensor, ignore: Tensor, alpha: float, beta: flo
     """
     q = torch.sigmoid(xs)
     p = q.clamp(eps, 1 - eps)
-    log_1mp = torch.log1p(-p)
+    log_1mp = torch.log1p(-p)  # as the dense pass forms it: its terms cancel here exactly
     log_p = torch.log(p)
     p_alpha = p.pow(alpha)
     q_alpha = (1 - p).pow(alpha)

@@ -1,0 +1,38 @@
+"""Smoke test of tools/benchmark_heatmap_loss.py at a tiny size."""
+import pytest
+import torch
+
+
+@pytest.fixture(scope='module')
+def bh(load_tool):
+    return load_tool('benchmark_heatmap_loss')
+
+
+def test_quick_run_agrees_with_the_centernet_baseline(bh, capsys):
+    threads = torch.get_num_threads()
+    rows, limits = bh.main(['--quick', '--classes', '3', '--objects', '0', '15'])
+    assert torch.get_num_threads() == threads
+    assert len(rows) == 2 and len(limits) == 1
+    for row in rows:
+        assert row.ours > 0 and row.theirs > 0 and row.diff <= bh.LOSS_TOL
+        assert 'dense head path' in row.note
+    assert limits[0].loss > 0 and limits[0].softplus > 0
+    out = capsys.readouterr().out
+    assert 'loss / softplus' in out and 'goal: loss alone within 3x' in out
+
+
+def test_baseline_loss_is_the_centerx_loss_on_border_and_overlapping_boxes(bh):
+    args = bh.parse_args(['--quick'])
+    case = bh.make_case(30, 2, args)
+    case.images[0].bboxes[:3] = [[-10, -10, 0, 5], [100, 100, 140, 140], [10, 10, 30, 30]]
+    case.images[1].bboxes[:2] = [[10, 10, 30, 30], [11, 10, 31, 30]]
+    assert bh.check_paths(bh.make_head(2, 'sparse'), case) <= bh.LOSS_TOL
+    case.logits.data[0, 0, :4] = 12.0   # beyond the probability clamp
+    assert bh.check_paths(bh.make_head(2, 'dense'), case) <= bh.LOSS_TOL
+
+
+def test_peak_memory_subprocess_reports_the_dense_target(bh):
+    args = bh.parse_args(['--batch', '2', '--out-size', '64', '--max-size', '60'])
+    dense = bh.measure_memory('baseline', 5, 40, args, 1)
+    # the loop's dense (2, 40, 64, 64) float32 target and the dense loss temporaries: several MB
+    assert dense['peak_mb'] > 2.0 and dense['inputs_mb'] == pytest.approx(2 * 44 * 64 * 64 * 4 / 2 ** 20)
