@@ -144,7 +144,9 @@ def test_no_grad_backward_once_and_bad_input() -> None:
         value = sparse_focal_loss(logits, target)
     assert float(value) == pytest.approx(float(penalty_reduced_focal_loss(logits, torch.zeros(1, 2, 4, 4))), rel=1e-6)
     x = logits.clone().requires_grad_()
+    threads = torch.get_num_threads()
     loss = sparse_focal_loss(x, target)
+    assert torch.get_num_threads() == threads   # the dense pass runs on one thread, then restores
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match='backward called twice'):
         loss.backward()
