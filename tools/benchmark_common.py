@@ -10,11 +10,14 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 
-def median_times(fns: Sequence[Callable[[], object]], repeats: int, warmup: int) -> List[float]:
-    """Median wall time (s) of each function over ``repeats`` calls after ``warmup`` calls.
+def median_times(fns: Sequence[Callable[[], object]], repeats: int, warmup: int,
+                 clock: Callable[[], float] = time.perf_counter) -> List[float]:
+    """Median time (s) of each function over ``repeats`` calls after ``warmup`` calls.
 
     The functions are called in turn within each repeat, so a slow-down of the machine
-    (other processes) hits all of them alike and the ratios stay meaningful.
+    (other processes) hits all of them alike and the ratios stay meaningful. ``clock`` is wall
+    time by default; ``time.process_time`` (CPU time of this process) is steadier on a shared
+    machine for single-threaded runs.
     """
     for fn in fns:
         for _ in range(warmup):
@@ -22,9 +25,9 @@ def median_times(fns: Sequence[Callable[[], object]], repeats: int, warmup: int)
     times: List[List[float]] = [[] for _ in fns]
     for _ in range(max(repeats, 1)):
         for fn, acc in zip(fns, times):
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
-            acc.append(time.perf_counter() - t0)
+            acc.append(clock() - t0)
     return [statistics.median(acc) for acc in times]
 
 
@@ -134,14 +137,21 @@ def target_head(task, kernel, num_classes: int, classes: Optional[Sequence[str]]
                       head_conv=0, center_task=task.name)
 
 
+def as_dense(heat):
+    """A (B, C, H, W) heatmap from :func:`head_targets`' heat (a ``SparseHeatmap`` or already dense)."""
+    return heat.to_dense()[0] if hasattr(heat, 'to_dense') else heat
+
+
 def head_targets(head, gt, grid):
     """The training targets of a batch exactly as ``CenterHead.loss`` builds them: the head's
-    ``place_centers`` and ``render`` (heatmap and ignore mask), then every task's ``encode``.
+    ``place_centers``, then its ``render_sparse`` (``heatmap_loss='sparse'``, the default) or
+    ``render`` (``'dense'``), then every task's ``encode``.
 
     Returns:
-        heat (B, C, H, W), ``{task name: targets}``, and the centers.
+        heat (a ``SparseHeatmap``, or the dense (B, C, H, W) heatmap), ``{task name: targets}``, and
+        the centers.
     """
     centers = head.place_centers(gt, grid)
-    heat, _ = head.render(centers, grid)
+    heat = head.render_sparse(centers, grid) if head.heatmap_loss == 'sparse' else head.render(centers, grid)[0]
     targets = {name: task.encode(gt, centers, grid) for name, task in head.tasks.items()}
     return heat, targets, centers

@@ -9,14 +9,16 @@ Two measurements, both paths timed in the same run on the same seeded data:
 
    - centerx: the training path, vectorized over the concatenated batch:
      ``concat_instances``-style InstanceData -> a ``CenterHead`` holding ``Box2DTask`` with the
-     ``CornerNetGaussian`` kernel: its ``place_centers`` and ``render`` (heatmap and ignore mask,
-     the code ``CenterHead.loss`` runs) -> ``Box2DTask.encode``.
+     ``CornerNetGaussian`` kernel: its ``place_centers`` and ``render_sparse`` (the sparse target and
+     ignore cells the default ``heatmap_loss='sparse'`` of ``CenterHead.loss`` trains on) ->
+     ``Box2DTask.encode``.
    - baseline: CenterNet's ``ctdet`` recipe, written here as a per-object Python loop
      (``gaussian_radius`` / ``gaussian2D`` / ``draw_umich_gaussian`` in numpy, plus the
      ``wh`` / ``reg`` / ``ind`` / ``reg_mask`` arrays).
 
-   The script asserts that both produce the same heatmap (max abs diff <= 1e-6) and
-   identical size / offset / index targets.
+   The script asserts that both produce the same heatmap (the sparse target made dense, max
+   abs diff <= 1e-6) and identical size / offset / index targets. The heatmap loss these
+   targets feed is measured by tools/benchmark_heatmap_loss.py.
 
 2. Decode latency (ms per call) for a (B, C, H, W) heatmap logit map plus (B, 2, H, W)
    size and offset maps: sigmoid + ``extract_peaks`` + two ``gather_at_peaks`` against a
@@ -30,10 +32,9 @@ comparison with the single-threaded numpy baseline, and torch's default count); 
 row is labelled with its count. ``--profile`` adds a stage breakdown and a torch
 profiler table of the centerx encoding at the largest object count.
 
-On CPU most of the centerx encode time at high object counts is the zero-filled
-(B, C, H, W) heatmap allocation (page faults of a fresh ~84 MB buffer); setting
-``THP_MEM_ALLOC_ENABLE=1`` (torch's transparent-huge-page allocation) changes that cost
-a lot, so the header prints its value.
+The dense ``render_gaussians`` (``--profile`` times it too) spends most of its time on the
+zero-filled (B, C, H, W) heatmap (page faults of a fresh ~84 MB buffer; ``THP_MEM_ALLOC_ENABLE=1``
+changes that cost a lot, so the header prints its value); the sparse target has none.
 """
 from __future__ import annotations
 
@@ -54,11 +55,11 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
-from benchmark_common import (Row, baseline_gaussian_radius, concat_ground_truth, head_targets,  # noqa: E402
+from benchmark_common import (as_dense, Row, baseline_gaussian_radius, concat_ground_truth, head_targets,  # noqa: E402
                               median_time, median_times, print_table, target_head)
 
 from centerx.decode.peaks import extract_peaks, gather_at_peaks  # noqa: E402
-from centerx.heatmap import CornerNetGaussian, KernelShape, render_gaussians  # noqa: E402
+from centerx.heatmap import CornerNetGaussian, KernelShape, SparseHeatmap, render_gaussians, render_sparse  # noqa: E402
 from centerx.models import CenterHead  # noqa: E402
 from centerx.task import Centers, Grid  # noqa: E402
 from centerx_tasks.box2d.task import Box2DTask  # noqa: E402
@@ -105,9 +106,9 @@ def to_instances(images: Sequence[ImageGT]) -> InstanceData:
 
 
 def centerx_encode(head: CenterHead, gt: InstanceData, grid: Grid
-                   ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], Centers]:
+                   ) -> Tuple[SparseHeatmap | torch.Tensor, Dict[str, torch.Tensor], Centers]:
     """Heatmap and Box2D targets of a batch, the way ``CenterHead.loss`` builds them (the head's own
-    ``place_centers`` and ``render``, the task's ``encode``: :func:`benchmark_common.head_targets`)."""
+    ``place_centers`` and sparse or dense render, the task's ``encode``: :func:`benchmark_common.head_targets`)."""
     heat, targets, centers = head_targets(head, gt, grid)
     return heat, targets[head.center_task], centers
 
@@ -178,9 +179,10 @@ def baseline_encode(images: Sequence[ImageGT], num_classes: int, out_size: Tuple
     return {'hm': hm, 'wh': wh, 'reg': reg, 'ind': ind, 'reg_mask': reg_mask}
 
 
-def check_encoding(images: Sequence[ImageGT], heat: torch.Tensor, targets: Dict[str, torch.Tensor],
+def check_encoding(images: Sequence[ImageGT], heat: SparseHeatmap | torch.Tensor, targets: Dict[str, torch.Tensor],
                    centers: Centers, grid: Grid, base: Dict[str, np.ndarray]) -> float:
     """Assert both encodings agree; returns the max abs heatmap difference."""
+    heat = as_dense(heat)
     diff = float((heat - torch.from_numpy(base['hm'])).abs().max())
     assert diff <= HEATMAP_TOL, f'heatmaps differ by {diff}'
     counts = [len(img.labels) for img in images]
@@ -314,7 +316,8 @@ def profile_encode(num_objects: int, args: argparse.Namespace) -> None:
         'xy_int + clamp + valid masking': lambda: (torch.stack([centers.xy_int[:, 0].clamp(0, W - 1),
                                                                 centers.xy_int[:, 1].clamp(0, H - 1)], 1)[m],
                                                    ks.radius[m], ks.inv_cov[m]),
-        'render_gaussians (total)': lambda: render_gaussians(shape4, *args_r),
+        'render_sparse (in the encode row)': lambda: render_sparse(shape4, *args_r),
+        'render_gaussians (dense, total)': lambda: render_gaussians(shape4, *args_r),
         '  of which torch.zeros(B,C,H,W)': lambda: torch.zeros(shape4),
         'Box2DTask.encode': lambda: task.encode(gt, centers, grid),
         'full centerx encode': lambda: centerx_encode(head, gt, grid),

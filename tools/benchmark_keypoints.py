@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
-from benchmark_common import (Row, baseline_gaussian_radius, head_targets, median_times,  # noqa: E402
+from benchmark_common import (as_dense, Row, baseline_gaussian_radius, head_targets, median_times,  # noqa: E402
                               report, target_head, torch_threads)
 from benchmark_encode import baseline_draw_umich_gaussian  # noqa: E402
 
@@ -138,9 +138,10 @@ def baseline_encode(images: Sequence[PersonsGT], num_classes: int, out_size: Tup
                 reg_mask=reg_mask)
 
 
-def check_encoding(images: Sequence[PersonsGT], heat: torch.Tensor, kp_heat: torch.Tensor,
+def check_encoding(images: Sequence[PersonsGT], heat, kp_heat: torch.Tensor,
                    targets: Dict[str, torch.Tensor], centers: Centers, base: Dict[str, np.ndarray]) -> float:
     """Assert both encodings agree; returns the max abs heatmap difference (person and keypoints)."""
+    heat = as_dense(heat)
     counts = [len(img.labels) for img in images]
     flat = {key: np.concatenate([base[key][b, :n] for b, n in enumerate(counts)])
             for key in ('kps', 'kps_mask', 'hp_offset', 'hp_mask', 'reg_mask')}

@@ -56,7 +56,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
-from benchmark_common import (Row, baseline_gaussian_radius, concat_ground_truth, head_targets,  # noqa: E402
+from benchmark_common import (as_dense, Row, baseline_gaussian_radius, concat_ground_truth, head_targets,  # noqa: E402
                               median_times, print_table, target_head)
 
 from centerx.heatmap import CornerNetGaussian, RotatedEllipticalGaussian  # noqa: E402
@@ -231,6 +231,7 @@ def baseline_encode(images: Sequence[ImageGT], num_classes: int, out_size: Tuple
 def check_encoding(images: Sequence[ImageGT], heat: torch.Tensor, targets: Dict[str, torch.Tensor],
                    centers: Centers, grid: Grid, base: Dict[str, np.ndarray]) -> Tuple[float, float]:
     """Assert both encodings agree; returns (max abs heatmap diff, max abs target diff)."""
+    heat = as_dense(heat)
     counts = [len(img.labels) for img in images]
     flat = {key: np.concatenate([base[key][b, :n] for b, n in enumerate(counts)])
             for key in ('size', 'angle', 'reg', 'ind', 'mask')}

@@ -1,11 +1,15 @@
 """Vectorized heatmap rendering: every object of a batch in a few tensor ops.
 
 Objects are bucketed by window size (powers of two), so each bucket is one dense
-(M_b, 2R+1, 2R+1) evaluation followed by one ``scatter_reduce(amax)`` into the flat
-heatmap. Overlapping objects of one class keep the element-wise maximum, as in
-CenterNet. No per-object Python loop, no cap on the number of objects.
+(M_b, 2R+1, 2R+1) evaluation (:func:`kernel_windows`) followed by one
+``scatter_reduce(amax)`` into the flat heatmap. Overlapping objects of one class keep the
+element-wise maximum, as in CenterNet. No per-object Python loop, no cap on the number of
+objects. :mod:`centerx.heatmap.sparse` emits the same windows as (flat index, value) lists
+instead of a dense tensor.
 """
 from __future__ import annotations
+
+from typing import Iterator, Tuple
 
 import torch
 from torch import Tensor
@@ -13,10 +17,9 @@ from torch import Tensor
 from .kernels import KernelShape
 
 
-def render_gaussians(shape: tuple[int, int, int, int], batch_idx: Tensor, labels: Tensor,
-                     centers: Tensor, kernel: KernelShape, out: Tensor | None = None) -> Tensor:
-    """Draw truncated kernels (Gaussians, or a shape's profile) into a (B, C, H, W) heatmap by
-    element-wise max.
+def kernel_windows(shape: tuple[int, int, int, int], batch_idx: Tensor, labels: Tensor, centers: Tensor,
+                   kernel: KernelShape) -> Iterator[Tuple[Tensor, Tensor, Tensor]]:
+    """The kernel windows of all objects, one power-of-two bucket at a time.
 
     Args:
         shape: (B, C, H, W) of the heatmap.
@@ -25,18 +28,18 @@ def render_gaussians(shape: tuple[int, int, int, int], batch_idx: Tensor, labels
         centers: (M, 2) int64 integer center (x, y) on the grid; must lie inside it.
         kernel: per-object radius (M, 2) and values (a Gaussian's inverse covariance (M, 3), or
             another profile: :class:`~centerx.heatmap.KernelShape`).
-        out: optional existing (B, C, H, W) float heatmap to draw into (in place); its values
-            must be non-negative.
 
-    Returns:
-        (B, C, H, W) float32 heatmap (``out`` if given), peak value 1 at each center.
+    Yields:
+        ``(sel, index, values)`` per non-empty bucket of half-size R: ``sel`` (M_b,) int64 the
+        objects of the bucket; ``index`` (M_b, 2R+1, 2R+1) int64 flat index into B*C*H*W of
+        every window cell (cells outside the object's radius or the grid are clamped onto an
+        in-grid cell); ``values`` (M_b, 2R+1, 2R+1) float32 kernel values, exactly 0 at those
+        clamped cells.
     """
     B, C, H, W = shape
     device = centers.device
-    heat = out if out is not None else torch.zeros(shape, dtype=torch.float32, device=device)
     if centers.numel() == 0:
-        return heat
-    flat = heat.view(-1)
+        return
     # a window beyond the grid draws nothing more (centers lie on it): clip, so that huge objects
     # cost a grid-sized window, not one of their own size
     radius = torch.minimum(kernel.radius.to(device), torch.tensor([W - 1, H - 1], device=device))
@@ -64,9 +67,32 @@ def render_gaussians(shape: tuple[int, int, int, int], batch_idx: Tensor, labels
         ys = ctr[:, 1].view(-1, 1, 1) + dy
         keep = ((dx.abs() <= rad[:, 0].view(-1, 1, 1)) & (dy.abs() <= rad[:, 1].view(-1, 1, 1))
                 & (xs >= 0) & (xs < W) & (ys >= 0) & (ys < H))
-        # cells outside the window or the grid write 0 into a clamped in-grid cell: a no-op
+        # cells outside the window or the grid get value 0 at a clamped in-grid cell: a no-op
         # for amax on a non-negative heatmap, and cheaper than boolean indexing
         values = values * keep
         index = (base[sel].view(-1, 1, 1) + ys.clamp(0, H - 1)) * W + xs.clamp(0, W - 1)
+        yield sel, index, values
+
+
+def render_gaussians(shape: tuple[int, int, int, int], batch_idx: Tensor, labels: Tensor,
+                     centers: Tensor, kernel: KernelShape, out: Tensor | None = None) -> Tensor:
+    """Draw truncated kernels (Gaussians, or a shape's profile) into a (B, C, H, W) heatmap by
+    element-wise max.
+
+    Args:
+        shape: (B, C, H, W) of the heatmap.
+        batch_idx: (M,) int64 image index of each object.
+        labels: (M,) int64 channel (class) of each object.
+        centers: (M, 2) int64 integer center (x, y) on the grid; must lie inside it.
+        kernel: per-object radius (M, 2) and values (:class:`~centerx.heatmap.KernelShape`).
+        out: optional existing (B, C, H, W) float heatmap to draw into (in place); its values
+            must be non-negative.
+
+    Returns:
+        (B, C, H, W) float32 heatmap (``out`` if given), peak value 1 at each center.
+    """
+    heat = out if out is not None else torch.zeros(shape, dtype=torch.float32, device=centers.device)
+    flat = heat.view(-1)
+    for _, index, values in kernel_windows(shape, batch_idx, labels, centers, kernel):
         flat.scatter_reduce_(0, index.reshape(-1), values.reshape(-1), reduce='amax')
     return heat

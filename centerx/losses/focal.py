@@ -17,7 +17,8 @@ def penalty_reduced_focal_loss(logits: Tensor, target: Tensor, alpha: float = 2.
     ``N = max(1, number of cells with y == 1)``.
 
     Args:
-        logits: (B, C, H, W) raw heatmap predictions.
+        logits: (B, C, H, W) raw heatmap predictions (float64 is kept; other dtypes are
+            computed in float32).
         target: (B, C, H, W) rendered Gaussian heatmap in [0, 1], 1 at centers.
         alpha: focusing exponent (2 in the paper).
         beta: penalty-reduction exponent around centers (4 in the paper).
@@ -28,8 +29,9 @@ def penalty_reduced_focal_loss(logits: Tensor, target: Tensor, alpha: float = 2.
     Returns:
         scalar loss.
     """
-    logits = logits.float()
-    target = target.float()
+    if logits.dtype != torch.float64:  # float64 stays (equality checks); others in float32
+        logits = logits.float()
+    target = target.to(logits.dtype)
     prob = torch.sigmoid(logits).clamp(eps, 1 - eps)
     log_p = torch.log(prob)
     log_1mp = torch.log1p(-prob)

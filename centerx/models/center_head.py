@@ -7,8 +7,8 @@ import torch
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
-from centerx.heatmap import Kernel, render_gaussians
-from centerx.losses import penalty_reduced_focal_loss
+from centerx.heatmap import Kernel, SparseHeatmap, render_gaussians, render_sparse
+from centerx.losses import penalty_reduced_focal_loss, sparse_focal_loss
 from centerx.task import Centers, Grid, Task, presence_of
 
 from .head_options import CENTER_MODES, ClassAgnosticCenters, build_center_attention
@@ -53,15 +53,26 @@ class CenterHead(nn.Module):
             (:mod:`centerx.models.fused_branches`; the same function and parameters). The detector
             fuses across heads with its own ``fuse_branches``. Not combined with ``center_attention`` or
             ``center_mode='class_agnostic'`` (their branches read other inputs): refused at build.
+        heatmap_loss: ``'sparse'`` (default: the focal loss from the logits and the sparse target
+            of :meth:`render_sparse`, no dense target map) or ``'dense'`` (the rendered
+            (B, C, H, W) target of :meth:`render` and :func:`penalty_reduced_focal_loss`); both
+            give the same loss and gradient up to float rounding. A ``class_agnostic`` head trains its
+            center channel on the dense target.
     """
+
+    HEATMAP_LOSSES = ('sparse', 'dense')
 
     def __init__(self, name: str, in_channels: int, classes: Sequence[str], tasks: Sequence[Task],
                  kernel: Kernel, center_task: Optional[str] = None, head_conv: int = 64,
                  heatmap_bias: float = -2.19, loss_heatmap_weight: float = 1.0,
                  focal_alpha: float = 2.0, focal_beta: float = 4.0, center_attention: Union[bool, dict] = False,
                  center_mode: str = 'per_class', loss_class_weight: float = 1.0,
-                 fuse_branches: bool = False) -> None:
+                 fuse_branches: bool = False, heatmap_loss: str = 'sparse') -> None:
         super().__init__()
+        if heatmap_loss not in self.HEATMAP_LOSSES:
+            raise ValueError(f'head {name!r}: heatmap_loss must be one of {self.HEATMAP_LOSSES}, '
+                             f'got {heatmap_loss!r}')
+        self.heatmap_loss = heatmap_loss
         self.fuse_branches = bool(fuse_branches)
         self.name = name
         self.classes = tuple(classes)
@@ -183,6 +194,18 @@ class CenterHead(nn.Module):
         ignore = (draw(centers.ignore) > 0) & (heat < 1)
         return heat, ignore
 
+    def render_sparse(self, centers: Centers, grid: Grid) -> SparseHeatmap:
+        """The target of :meth:`render` as its window cells (``to_dense()`` gives it back exactly)."""
+        shape = (grid.batch_size, len(self.classes), *grid.shape)
+        kernel = self.kernel(centers.sizes, centers.angles)
+        xy_int = centers.xy_int
+        xy_int = torch.stack([xy_int[:, 0].clamp(0, grid.shape[1] - 1), xy_int[:, 1].clamp(0, grid.shape[0] - 1)], 1)
+        # valid objects draw the heatmap, ignored ones the ignore map (an object may do both)
+        rows = torch.cat([torch.nonzero(centers.valid).view(-1), torch.nonzero(centers.ignore).view(-1)])
+        ignored = torch.arange(len(rows), device=rows.device) >= int(centers.valid.sum())
+        return render_sparse(shape, centers.batch_idx[rows], centers.labels[rows], xy_int[rows],
+                             kernel.select(rows), ignored)
+
     def perfect_outputs(self, gt: InstanceData, grid: Grid) -> tuple[Dict[str, Union[Tensor, Dict[str, Tensor]]], Centers]:
         """The outputs a perfect network would give for this ground truth, and its centers.
 
@@ -213,6 +236,24 @@ class CenterHead(nn.Module):
             images = images & presence.images(name).to(images.device)
         return images[:, None] & presence.class_mask(len(self.classes)).to(images.device)
 
+    def heatmap_focal_loss(self, logits: Tensor, gt: InstanceData, centers: Centers, grid: Grid) -> Tensor:
+        """The focal loss of the (B, C, H, W) heatmap ``logits`` (scalar), by ``heatmap_loss``.
+
+        Channels of an image not annotated for their class (:meth:`annotated_classes`) add no loss,
+        and their objects are made invalid in ``centers`` (no peak, no regression loss).
+        """
+        annotated = self.annotated_classes(gt, grid).to(logits.device)  # (B, C)
+        partial = not bool(annotated.all())
+        if partial and len(centers.labels):  # no peak, no regression on an unannotated channel
+            centers.valid = centers.valid & annotated[centers.batch_idx, centers.labels]
+        if self.heatmap_loss == 'sparse':
+            return sparse_focal_loss(logits, self.render_sparse(centers, grid), self.focal_alpha,
+                                     self.focal_beta, channels=annotated if partial else None)
+        heat, ignore = self.render(centers, grid)
+        if partial:
+            ignore = ignore | ~annotated[:, :, None, None].expand_as(ignore)
+        return penalty_reduced_focal_loss(logits, heat, self.focal_alpha, self.focal_beta, ignore=ignore)
+
     def loss(self, outputs: Dict, gt: InstanceData, grid: Grid) -> GroupLosses:
         """All losses of this head, by group: the heatmap focal loss and every task's losses.
 
@@ -234,18 +275,17 @@ class CenterHead(nn.Module):
             one group per task, the terms without their ``loss_`` prefix.
         """
         centers = self.place_centers(gt, grid)
-        heat, ignore = self.render(centers, grid)
-        annotated = self.annotated_classes(gt, grid).to(heat.device)  # (B, C)
-        if not bool(annotated.all()):
-            ignore = ignore | ~annotated[:, :, None, None].expand_as(ignore)
-            if len(centers.labels):
-                centers.valid = centers.valid & annotated[centers.batch_idx, centers.labels]
-        if self.class_agnostic is not None:
+        if self.class_agnostic is not None:  # its center and class losses read the dense target
+            heat, ignore = self.render(centers, grid)
+            annotated = self.annotated_classes(gt, grid).to(heat.device)  # (B, C)
+            if not bool(annotated.all()):
+                ignore = ignore | ~annotated[:, :, None, None].expand_as(ignore)
+                if len(centers.labels):
+                    centers.valid = centers.valid & annotated[centers.batch_idx, centers.labels]
             parts = self.class_agnostic.loss(outputs, heat, ignore, annotated, self.focal_alpha, self.focal_beta)
             terms = {'heatmap': self.loss_heatmap_weight * parts['center'], 'classes': parts['classes']}
         else:
-            terms = {'heatmap': self.loss_heatmap_weight * penalty_reduced_focal_loss(
-                outputs['heatmap'], heat, self.focal_alpha, self.focal_beta, ignore=ignore)}
+            terms = {'heatmap': self.loss_heatmap_weight * self.heatmap_focal_loss(outputs['heatmap'], gt, centers, grid)}
         losses: GroupLosses = {LossGroup(self.name): terms}
         for task_name, task in self.tasks.items():
             targets = task.encode(gt, centers, grid)
