@@ -125,8 +125,9 @@ class SparseFocalLoss(torch.autograd.Function):
     ``forward(logits, index, value, ignore, channels, alpha, beta, eps)`` with ``index`` (K,)
     unique flat cells, ``value`` (K,) targets, ``ignore`` (K,) bool, ``channels`` (B*C,) float
     0/1 weights of whole channels or None. The gradient (a logits-sized buffer) is written
-    during the forward pass and scaled in place by the incoming gradient in backward, so the
-    graph can be backpropagated once (``retain_graph`` is refused).
+    during the forward pass; backward hands it on as it is when the incoming gradient is 1 (the
+    usual case: no pass over it) and scaled into a new buffer otherwise, so the buffer is never
+    changed and a retained graph backpropagates again (GradNorm's gradient norms do).
     """
 
     @staticmethod
@@ -158,12 +159,8 @@ class SparseFocalLoss(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out: Tensor):
         grad = ctx.grad
-        if grad is None:
-            raise RuntimeError('SparseFocalLoss: backward called twice (retain_graph is not supported: '
-                               'the gradient buffer is scaled in place)')
-        ctx.grad = None
         if not (grad_out.device.type == 'cpu' and float(grad_out) == 1.0):  # 1: the usual case, no pass
-            grad.mul_(grad_out)
+            grad = grad * grad_out
         return grad, None, None, None, None, None, None, None
 
 
