@@ -9,7 +9,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import centerx_tasks  # noqa: E402,F401  (the built-in tasks register themselves, as a plugin does)
-from centerx.engine.launch import build_runner, distributed_teardown, load_config  # noqa: E402
+from centerx.engine.launch import build_runner, distributed_teardown, load_config, require_checkpoint  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,6 +35,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options, work_dir=args.work_dir, launcher=args.launcher,
                       trust_checkpoint=args.trust_checkpoint)
+    require_checkpoint(args.checkpoint, 'the CHECKPOINT argument')
     cfg.load_from = args.checkpoint
     cfg.resume = False
     hooks = list(cfg.get('custom_hooks', []) or [])
