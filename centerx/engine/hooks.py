@@ -68,7 +68,8 @@ class DrawPredictionsHook(Hook):
         dataset = runner.test_dataloader.dataset
         classes = dataset.metainfo.get('classes', ())
         img_root = (getattr(dataset, 'data_prefix', None) or {}).get('img')
-        model = getattr(runner.model, 'module', runner.model)
+        model = getattr(runner, 'model', None)
+        model = getattr(model, 'module', model)
         for sample in outputs or []:
             heads = drawn_heads(model, sample)
             self.stats.add(sample, heads)

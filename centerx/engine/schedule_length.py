@@ -2,9 +2,12 @@
 
 ``--cfg-options train_cfg.max_iters=100`` on a config whose warm-up and cosine decay were written
 for 800 iterations would otherwise train 100 iterations of warm-up at a nearly constant rate.
-:func:`follow_max_iters` scales every iteration milestone (``begin``, ``end``) of the
-iteration-based ``param_scheduler`` entries by new / old length, unless the command line also
-sets ``param_scheduler`` itself.
+:func:`follow_max_iters` moves every iteration milestone (``begin``, ``end``) of the
+iteration-based ``param_scheduler`` entries that equals the old length to the new one (the decay
+ends where the training does); when the new length is shorter than some other milestone (the
+run would end inside the warm-up), those milestones are scaled by new / old length too. A
+warm-up the new length reaches is kept. Nothing changes when the command line also sets
+``param_scheduler`` itself.
 """
 from __future__ import annotations
 
@@ -22,8 +25,8 @@ def _scheduler_list(cfg: Any) -> list:
 
 
 def follow_max_iters(cfg: Any, old_max_iters: Optional[int], explicit_schedule: bool) -> Optional[str]:
-    """Scale the schedule of ``cfg`` (an mmengine ``Config``, changed in place) to its
-    ``train_cfg.max_iters`` when that differs from ``old_max_iters``.
+    """Fit the schedule of ``cfg`` (an mmengine ``Config``, changed in place) to its
+    ``train_cfg.max_iters`` when that differs from ``old_max_iters`` (the module doc's rule).
 
     Args:
         cfg: the config after the command-line options were merged.
@@ -37,16 +40,25 @@ def follow_max_iters(cfg: Any, old_max_iters: Optional[int], explicit_schedule: 
     new = train_cfg.get('max_iters')
     if explicit_schedule or not old_max_iters or not new or int(new) == int(old_max_iters):
         return None
-    ratio = int(new) / int(old_max_iters)
+    old, new = int(old_max_iters), int(new)
+    schedulers = [sch for sch in _scheduler_list(cfg)
+                  if not sch.get('by_epoch', True) and not sch.get('convert_to_iter_based', False)]
+    milestones = [sch[k] for sch in schedulers for k in MILESTONE_KEYS if isinstance(sch.get(k), int)]
+    # a milestone the shorter run would never reach (a warm-up of 100 in a run of 100) scales too
+    shrink = any(v >= new for v in milestones if v != old)
     changed = []
-    for scheduler in _scheduler_list(cfg):
-        if scheduler.get('by_epoch', True) or scheduler.get('convert_to_iter_based', False):
-            continue  # epoch-based milestones do not follow an iteration count
+    for scheduler in schedulers:
         for key in MILESTONE_KEYS:
             value = scheduler.get(key)
-            if isinstance(value, int) and value > 0:
-                scheduler[key] = max(1, int(round(value * ratio)))
-                changed.append(f'{scheduler.get("type")}.{key} {value}->{scheduler[key]}')
+            if not isinstance(value, int) or value <= 0:
+                continue
+            if value == old:
+                scheduler[key] = new
+            elif shrink:
+                scheduler[key] = max(1, int(round(value * new / old)))
+            else:
+                continue
+            changed.append(f'{scheduler.get("type")}.{key} {value}->{scheduler[key]}')
     if not changed:
         return None
     return (f'train_cfg.max_iters {old_max_iters}->{new}: the lr schedule follows ({", ".join(changed)}); '

@@ -23,30 +23,32 @@ def drawn_heads(model, sample: DetSample) -> List[str]:
 @dataclass
 class ShowStats:
     """Counts over the drawn images: predictions of the drawn heads, those above the threshold,
-    the best score, images with nothing drawn, and the heads left out somewhere."""
+    images with nothing drawn and the best score on them, and the heads left out somewhere."""
 
     score_thr: float
     images: int = 0
     predictions: int = 0
     drawn: int = 0
     blank_images: int = 0
-    best_score: Optional[float] = None
+    best_blank_score: Optional[float] = None
     skipped_heads: Set[str] = field(default_factory=set)
 
     def add(self, sample: DetSample, heads: Collection[str]) -> None:
         """Count one image whose ``heads`` were drawn."""
         self.images += 1
         self.skipped_heads |= set(sample.preds.keys()) - set(heads)
-        above = 0
+        above, best = 0, None
         for name in heads:
             scores = sample.preds[name].scores
             self.predictions += int(scores.numel())
             above += int((scores > self.score_thr).sum())
             if scores.numel():
-                best = float(scores.max())
-                self.best_score = best if self.best_score is None else max(self.best_score, best)
+                best = max(float(scores.max()), best if best is not None else float('-inf'))
         self.drawn += above
-        self.blank_images += int(above == 0)
+        if above == 0:
+            self.blank_images += 1
+            if best is not None:
+                self.best_blank_score = best if self.best_blank_score is None else max(self.best_blank_score, best)
 
     def summary(self, out_dir: str) -> str:
         """One line (two when pictures are blank): what was drawn where, and how to see more."""
@@ -57,8 +59,9 @@ class ShowStats:
             line += (f'; heads {sorted(self.skipped_heads)} not drawn on images whose source does not annotate '
                      'their classes')
         if self.blank_images:
-            best = 'no predictions at all' if self.best_score is None else f'the best score was {self.best_score:.3f}'
-            hint = f'--show-score-thr {max(round(self.best_score / 2, 3), 0.0):g}' if self.best_score else None
-            line += (f'\n--show-dir: {self.blank_images} of {self.images} pictures show no prediction ({best}); '
+            best = self.best_blank_score
+            seen = 'no predictions at all' if best is None else f'their best score was {best:.3f}'
+            hint = f'--show-score-thr {max(round(best / 2, 3), 0.0):g}' if best else None
+            line += (f'\n--show-dir: {self.blank_images} of {self.images} pictures show no prediction ({seen}); '
                      + (f'lower the threshold, e.g. {hint}' if hint else 'the model predicts nothing to draw'))
         return line

@@ -68,6 +68,13 @@ def test_the_schedule_follows_a_changed_max_iters() -> None:
     assert [(s.begin, s.end) for s in default.param_scheduler] == [(0, 100), (100, 800)]
 
 
+def test_a_longer_run_keeps_its_warm_up_and_decays_to_its_end() -> None:
+    cfg = load_config(DEMO, ['train_cfg.max_iters=1600'])
+    assert [(s.begin, s.end) for s in cfg.param_scheduler] == [(0, 100), (100, 1600)]
+    tiny = load_config(TINY, ['train_cfg.max_iters=1000'])  # a warm-up of 5 not tied to the length
+    assert [(s.begin, s.end) for s in tiny.param_scheduler] == [(0, 5)]
+
+
 def test_a_schedule_set_on_the_command_line_is_kept() -> None:
     cfg = load_config(DEMO, ['train_cfg.max_iters=100', 'param_scheduler.1.end=400'])
     assert [(s.begin, s.end) for s in cfg.param_scheduler] == [(0, 100), (100, 400)]

@@ -37,7 +37,7 @@ def test_one_source_of_a_multi_source_model_is_evaluated_and_drawn(load_tool, tm
     assert re.search(r"heads \['vehicles', 'person'\] have no ground truth in this dataset", out), out[-3000:]
     assert re.search(r'--show-dir: 4 pictures in shown; 0 predictions drawn \(score > --show-score-thr 0.3\), '
                      r"\d+ under it; heads \['person', 'vehicles'\] not drawn", out), out[-3000:]
-    hint = re.search(r'--show-dir: 4 of 4 pictures show no prediction \(the best score was (0\.\d+)\); lower the '
+    hint = re.search(r'--show-dir: 4 of 4 pictures show no prediction \(their best score was (0\.\d+)\); lower the '
                      r'threshold, e.g. --show-score-thr (0\.\d+)', out)
     assert hint and 0 < float(hint.group(2)) < float(hint.group(1)) < 0.3, out[-3000:]
     assert len(list((tmp_path / 'shown').rglob('*.jpg'))) == 4
