@@ -76,6 +76,8 @@ class TaskCase:
         gt_factory: ground truth of ``task`` instead of its ``example_gt`` (see :data:`GtFactory`).
         classes: the head's classes.
         topk: peaks decoded per image.
+        head_options: further options of the head (``kernel=dict(...)``, ``loss_heatmap_weight`` ...).
+        loss_balancing: the model's ``loss_balancing`` config (None: fixed weights).
     """
 
     task: TaskSpec
@@ -85,6 +87,8 @@ class TaskCase:
     gt_factory: Optional[GtFactory] = None
     classes: Sequence[str] = CLASSES
     topk: int = 64
+    head_options: Optional[dict] = None
+    loss_balancing: Optional[dict] = None
     model: CenterNet = field(init=False)
     name: str = field(init=False)
 
@@ -96,8 +100,9 @@ class TaskCase:
         torch.manual_seed(0)
         self.model = CenterNet(backbone=dict(type='TinyBackbone', channels=(8, 8, 16, 16)),
                                neck=dict(type=self.neck, out_channels=8),
-                               heads=[dict(name='h', tasks=tasks, head_conv=8)], classes=tuple(self.classes),
-                               test_cfg=dict(topk=self.topk))
+                               heads=[dict(name='h', tasks=tasks, head_conv=8, **(self.head_options or {}))],
+                               classes=tuple(self.classes), test_cfg=dict(topk=self.topk),
+                               loss_balancing=self.loss_balancing)
         self.name = under_test.name
 
     # ------------------------------------------------------------------ parts

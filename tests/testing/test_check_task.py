@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 import centerx_tasks  # noqa: F401  (registers the built-in tasks)
-from centerx.testing import CHECKS, check_task
+from centerx.testing import CHECKS, TaskCase, check_task
 from centerx_tasks.box2d.task import Box2DTask
 
 
@@ -80,3 +80,11 @@ def test_unknown_check_and_task_names() -> None:
 def test_a_data_dependent_decoder_fails_the_trace_check() -> None:
     with pytest.raises(AssertionError, match='DataDependentDecode'):
         check_task(DataDependentDecode, checks=['decode_traces'])
+
+
+def test_a_case_with_head_options_and_loss_balancing() -> None:
+    case = TaskCase('Box2DTask', head_options=dict(loss_heatmap_weight=2.0),
+                    loss_balancing=dict(type='UncertaintyLossBalancing'))
+    assert case.head.loss_heatmap_weight == 2.0 and case.model.loss_balancing is not None
+    CHECKS['forward_backward'](case)
+    CHECKS['roundtrip'](case)
