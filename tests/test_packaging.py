@@ -40,3 +40,13 @@ def test_built_in_tasks_register_under_the_owned_name():
     from centerx.registry import TASKS
     for name in ('Box2DTask', 'RotatedBoxTask', 'KeypointTask', 'Box3DTask'):
         assert TASKS.get(name) is not None
+
+
+def test_dev_extra_installs_the_export_extra():
+    """CI installs ``.[dev]``: the ONNX parity tests (tests/export/) must find onnx and onnxruntime."""
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(ROOT, 'setup.cfg'))
+    extras = cfg['options.extras_require']
+    export, dev = set(extras['export'].split()), set(extras['dev'].split())
+    assert {req.split('>')[0] for req in export} == {'onnx', 'onnxruntime'}
+    assert export <= dev

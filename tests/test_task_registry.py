@@ -19,7 +19,7 @@ import pytest
 
 import centerx_tasks  # noqa: F401  (registers the built-in tasks)
 from centerx.registry import TASKS
-from centerx.testing import CHECKS, center_task_types, check_task, check_task_behind
+from centerx.testing import CHECKS, TaskCase, center_task_types, check_task, check_task_behind, train_step
 
 REPO = Path(__file__).resolve().parents[1]
 TUTORIAL = REPO / 'docs' / 'examples' / 'circles'
@@ -40,6 +40,15 @@ VARIANT_IDS = [t + ''.join(f'-{k}={v}' for k, v in kw.items()) + ('' if n == 'De
 ONCE = ('contract', 'roundtrip_through_pipeline', 'decode_traces')
 #: left/right pairs given to the tasks that take ``flip_pairs`` (the flipped round trip swaps them)
 FLIP_PAIRS = [[1, 2], [3, 4]]
+#: the head options of issue 14 (one config line each), tested with every task
+HEAD_OPTIONS = [dict(center_mode='class_agnostic'), dict(center_attention=True),
+                dict(center_mode='class_agnostic', center_attention=dict(detach=False)),
+                dict(kernel=dict(type='CenternessKernel')), dict(kernel=dict(type='BoxFillingGaussian', beta=1.0))]
+HEAD_OPTION_IDS = ['+'.join(f'{k}={v["type"] if k == "kernel" else v}' for k, v in o.items()) for o in HEAD_OPTIONS]
+#: the loss balancing methods (model option ``loss_balancing``)
+BALANCING = ['UncertaintyLossBalancing', 'GradNormLossBalancing', 'DynamicWeightAverage']
+OPTION_CASES = [(t, o) for t in TASK_TYPES for o in HEAD_OPTIONS]
+OPTION_CASE_IDS = [f'{t}-{i}' for t in TASK_TYPES for i in HEAD_OPTION_IDS]
 #: (center task, second task): every task behind every other center-placing task
 PAIRS = [(first, second) for first in center_task_types() for second in TASK_TYPES if second != first]
 
@@ -60,3 +69,26 @@ def test_every_variant(task_type, task_kwargs, neck, check):
 @pytest.mark.parametrize('first,second', PAIRS, ids=[f'{a}+{b}' for a, b in PAIRS])
 def test_any_task_behind_any_center_task(first, second):
     check_task_behind(first, second)
+
+
+@pytest.mark.parametrize('task_type,head_options', OPTION_CASES, ids=OPTION_CASE_IDS)
+def test_head_options_train_and_roundtrip(task_type, head_options):
+    """Every head option with every task: a training step in which every branch (and the option's
+    own modules) learns, zero regression loss without objects, finite predictions, and the
+    perfect-maps round trip (the perfect outputs of a class-agnostic head decode to the ground truth)."""
+    case = TaskCase(task_type, head_options=head_options)
+    for check in ('forward_backward', 'empty', 'roundtrip', 'predict_finite'):
+        CHECKS[check](case)
+
+
+@pytest.mark.parametrize('balancing', BALANCING)
+@pytest.mark.parametrize('task_type', TASK_TYPES)
+def test_loss_balancing_trains_every_branch_and_weight(task_type, balancing):
+    """Every balancing method with every task: two steps in which every branch learns and every
+    group's weight is logged; learned weights get a gradient."""
+    case = TaskCase(task_type, loss_balancing=dict(type=balancing))
+    for _ in range(2):
+        losses = train_step(case, case.samples([5, 4]), every_branch_learns=True)
+    assert {f'weight_h__{g.task or "heatmap"}' for g in case.model.loss_groups()} <= set(losses)
+    for p in case.model.loss_balancing.parameters():
+        assert p.grad is not None and float(p.grad.abs()) > 0

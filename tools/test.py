@@ -10,6 +10,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import centerx_tasks  # noqa: E402,F401  (the built-in tasks register themselves, as a plugin does)
 from centerx.engine.launch import build_runner, distributed_teardown, load_config, require_checkpoint  # noqa: E402
+from centerx.tta import PAPER_SCALES  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -28,6 +29,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'may need 0.1 or less')
     parser.add_argument('--trust-checkpoint', action='store_true',
                         help='allow full (unsafe) unpickling of the checkpoint; only for files you trust')
+    parser.add_argument('--tta', action='store_true',
+                        help="test-time augmentation: flip and the paper's scales 0.5-1.5, merged by soft-NMS "
+                        '(sets model.test_cfg scales and flip; docs/config_reference.md)')
     parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -42,6 +46,13 @@ def main(argv=None) -> dict:
                       trust_checkpoint=args.trust_checkpoint)
     require_checkpoint(args.checkpoint, 'the CHECKPOINT argument')
     cfg.load_from = args.checkpoint
+    if args.tta:
+        test_cfg = dict(cfg.model.get('test_cfg') or {})
+        test_cfg.setdefault('scales', PAPER_SCALES)
+        test_cfg['flip'] = True
+        cfg.model.test_cfg = test_cfg
+        print(f"test-time augmentation: scales {tuple(test_cfg['scales'])}, flip, merge "
+              f"{dict(test_cfg.get('tta_merge') or {}).get('type', 'soft_nms')}", flush=True)
     cfg.resume = False
     hooks = list(cfg.get('custom_hooks', []) or [])
     if args.show_dir is not None:

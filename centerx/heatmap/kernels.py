@@ -1,15 +1,17 @@
 """Heatmap kernels: how an object's center spreads over the heatmap.
 
-A kernel turns object sizes (and optionally angles) into a truncated 2D Gaussian:
-an integer half-window ``(rx, ry)`` and the inverse covariance ``(a, b, c)``, so the
+A kernel turns object sizes (and optionally angles) into a truncated 2D profile: an integer
+half-window ``(rx, ry)`` and, for the Gaussians, the inverse covariance ``(a, b, c)``, so the
 value at offset ``(dx, dy)`` from the integer center is
-``exp(-(a dx^2 + 2 b dx dy + c dy^2) / 2)`` for ``|dx| <= rx, |dy| <= ry``.
+``exp(-(a dx^2 + 2 b dx dy + c dy^2) / 2)`` for ``|dx| <= rx, |dy| <= ry``. A kernel whose
+profile is not a Gaussian (``CenternessKernel``, in ``spread_kernels``) gives its
+``KernelShape`` a ``profile`` and per-object ``params`` instead.
 Kernels are registered in ``KERNELS`` and chosen per head in config.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from torch import Tensor
@@ -19,17 +21,56 @@ from centerx.registry import KERNELS
 from .radius import cornernet_radius, corrected_radius, elliptical_radius
 
 
+#: ``profile(params (n, P), dx (1, 1, S), dy (1, S, 1)) -> (n, S, S)`` values in [0, 1], 1 at
+#: ``dx = dy = 0``; ``dx``, ``dy`` are float offsets (grid cells) from the integer center
+Profile = Callable[[Tensor, Tensor, Tensor], Tensor]
+
+
+def gaussian_profile(inv_cov: Tensor, dx: Tensor, dy: Tensor) -> Tensor:
+    """``exp(-(a dx^2 + 2 b dx dy + c dy^2) / 2)`` for ``inv_cov`` (n, 3) = (a, b, c); (n, S, S)."""
+    a, b, c = (inv_cov[:, i].view(-1, 1, 1) for i in range(3))
+    return torch.exp(-0.5 * (a * dx * dx + 2 * b * dx * dy + c * dy * dy))
+
+
 @dataclass
 class KernelShape:
-    """Per-object truncated Gaussian.
+    """Per-object truncated kernel: a Gaussian, or another ``profile``.
 
     Attributes:
         radius: (M, 2) int64 half-window (rx, ry) in grid cells.
-        inv_cov: (M, 3) float, inverse covariance entries (a, b, c).
+        inv_cov: (M, 3) float, inverse covariance entries (a, b, c) of a Gaussian; NaN for a
+            shape with a ``profile`` (so that code which rebuilds a shape from ``radius`` and
+            ``inv_cov`` alone, dropping the profile, fails in :func:`render_gaussians` instead of
+            drawing a wrong heatmap).
+        profile: None for a Gaussian, else the :data:`Profile` that evaluates ``params``.
+        params: (M, P) float per-object parameters of ``profile`` (None for a Gaussian).
     """
 
     radius: Tensor
     inv_cov: Tensor
+    profile: Optional[Profile] = None
+    params: Optional[Tensor] = None
+
+    def select(self, index: Tensor) -> 'KernelShape':
+        """The shapes of the objects ``index`` (a (M,) bool mask or (n,) int64 indices)."""
+        return KernelShape(self.radius[index], self.inv_cov[index], self.profile,
+                           None if self.params is None else self.params[index])
+
+    def values(self, index: Tensor, dx: Tensor, dy: Tensor) -> Tensor:
+        """Values of the objects ``index`` (n,) at float offsets ``dx`` (1, 1, S), ``dy`` (1, S, 1):
+        (n, S, S), before truncation to the window.
+
+        Raises:
+            ValueError: a Gaussian shape with non-finite ``inv_cov`` (a profile was dropped).
+        """
+        if self.profile is None:
+            cov = self.inv_cov[index].to(torch.float32)
+            if not bool(torch.isfinite(cov).all()):
+                raise ValueError('KernelShape: non-finite inv_cov without a profile; a non-Gaussian kernel '
+                                 "(e.g. CenternessKernel) was rebuilt from radius and inv_cov only: use "
+                                 'KernelShape.select to keep its profile')
+            return gaussian_profile(cov, dx, dy)
+        return self.profile(self.params[index].to(torch.float32), dx, dy)
 
 
 class Kernel:

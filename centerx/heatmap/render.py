@@ -15,14 +15,16 @@ from .kernels import KernelShape
 
 def render_gaussians(shape: tuple[int, int, int, int], batch_idx: Tensor, labels: Tensor,
                      centers: Tensor, kernel: KernelShape, out: Tensor | None = None) -> Tensor:
-    """Draw truncated Gaussians into a (B, C, H, W) heatmap by element-wise max.
+    """Draw truncated kernels (Gaussians, or a shape's profile) into a (B, C, H, W) heatmap by
+    element-wise max.
 
     Args:
         shape: (B, C, H, W) of the heatmap.
         batch_idx: (M,) int64 image index of each object.
         labels: (M,) int64 channel (class) of each object.
         centers: (M, 2) int64 integer center (x, y) on the grid; must lie inside it.
-        kernel: per-object radius (M, 2) and inverse covariance (M, 3).
+        kernel: per-object radius (M, 2) and values (a Gaussian's inverse covariance (M, 3), or
+            another profile: :class:`~centerx.heatmap.KernelShape`).
         out: optional existing (B, C, H, W) float heatmap to draw into (in place); its values
             must be non-negative.
 
@@ -36,7 +38,6 @@ def render_gaussians(shape: tuple[int, int, int, int], batch_idx: Tensor, labels
         return heat
     flat = heat.view(-1)
     radius = kernel.radius.to(device)
-    inv_cov = kernel.inv_cov.to(device=device, dtype=torch.float32)
     r_max = radius.max(dim=1).values
     # bucket windows: R in {0, 1, 2, 4, 8, ...}; each object goes to the smallest R >= its radius
     bucket = torch.where(r_max <= 0, torch.zeros_like(r_max),
@@ -55,11 +56,8 @@ def render_gaussians(shape: tuple[int, int, int, int], batch_idx: Tensor, labels
         dy = offs.view(1, -1, 1)
         dx = offs.view(1, 1, -1)
         rad = radius[sel]
-        cov = inv_cov[sel]
         ctr = centers[sel].to(device)
-        a, bb, c = (cov[:, i].view(-1, 1, 1) for i in range(3))
-        dxf, dyf = dx.to(torch.float32), dy.to(torch.float32)
-        values = torch.exp(-0.5 * (a * dxf * dxf + 2 * bb * dxf * dyf + c * dyf * dyf))
+        values = kernel.values(sel.to(kernel.radius.device), dx.to(torch.float32), dy.to(torch.float32)).to(device)
         xs = ctr[:, 0].view(-1, 1, 1) + dx
         ys = ctr[:, 1].view(-1, 1, 1) + dy
         keep = ((dx.abs() <= rad[:, 0].view(-1, 1, 1)) & (dy.abs() <= rad[:, 1].view(-1, 1, 1))

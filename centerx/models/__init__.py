@@ -3,6 +3,9 @@ from . import backbones, necks  # noqa: F401  (register)
 from .center_head import CenterHead
 from .data_preprocessor import DetDataPreprocessor
 from .detector import CenterNet, build_task
+from .dynamic_weight_average import DynamicWeightAverage
+from .gradnorm import GradNormLossBalancing
 from .loss_balancing import UncertaintyLossBalancing
 
-__all__ = ['CenterHead', 'CenterNet', 'DetDataPreprocessor', 'UncertaintyLossBalancing', 'build_task']
+__all__ = ['CenterHead', 'CenterNet', 'DetDataPreprocessor', 'DynamicWeightAverage', 'GradNormLossBalancing',
+           'UncertaintyLossBalancing', 'build_task']

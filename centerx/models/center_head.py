@@ -7,10 +7,12 @@ import torch
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
-from centerx.heatmap import Kernel, KernelShape, render_gaussians
+from centerx.heatmap import Kernel, render_gaussians
 from centerx.losses import penalty_reduced_focal_loss
 from centerx.task import Centers, Grid, Task, presence_of
 
+from .head_options import CENTER_MODES, ClassAgnosticCenters, build_center_attention
+from .head_options.class_agnostic import PARTS_KEY
 from .loss_groups import GroupLosses, LossGroup, task_terms
 
 
@@ -39,12 +41,20 @@ class CenterHead(nn.Module):
         head_conv: hidden channels of every branch (CenterNet: 64 for ResNet, 256 for DLA).
         heatmap_bias: initial bias of the heatmap logits (-2.19 ~ prior 0.1).
         loss_heatmap_weight, focal_alpha, focal_beta: the focal loss settings.
+        center_attention: gate the regression branches' feature with a spatial attention from the
+            heatmap logits (:mod:`~centerx.models.head_options.center_attention`): False, True or
+            ``dict(detach=False)``.
+        center_mode: ``'per_class'`` (CenterNet: one heatmap channel per class) or
+            ``'class_agnostic'`` (one center channel + a sigmoid class branch, decoded as center x
+            class: :mod:`~centerx.models.head_options.class_agnostic`).
+        loss_class_weight: weight of the class branch's loss (``class_agnostic`` only).
     """
 
     def __init__(self, name: str, in_channels: int, classes: Sequence[str], tasks: Sequence[Task],
                  kernel: Kernel, center_task: Optional[str] = None, head_conv: int = 64,
                  heatmap_bias: float = -2.19, loss_heatmap_weight: float = 1.0,
-                 focal_alpha: float = 2.0, focal_beta: float = 4.0) -> None:
+                 focal_alpha: float = 2.0, focal_beta: float = 4.0, center_attention: Union[bool, dict] = False,
+                 center_mode: str = 'per_class', loss_class_weight: float = 1.0) -> None:
         super().__init__()
         self.name = name
         self.classes = tuple(classes)
@@ -75,8 +85,17 @@ class CenterHead(nn.Module):
             raise ValueError(f'head {name!r}: center_task {center_task!r} is not one of its tasks '
                              f'that place centers ({[t.name for t in tasks if t.places_centers]})')
         self.center_task = center_task
-        self.heatmap = conv_branch(in_channels, head_conv, len(self.classes))
+        if center_mode not in CENTER_MODES:
+            raise ValueError(f'head {name!r}: center_mode must be one of {CENTER_MODES}, got {center_mode!r}')
+        if center_mode == 'class_agnostic' and PARTS_KEY in names:
+            raise ValueError(f'head {name!r}: a task may not be named {PARTS_KEY!r} on a class_agnostic head')
+        agnostic = center_mode == 'class_agnostic'
+        self.heatmap = conv_branch(in_channels, head_conv, 1 if agnostic else len(self.classes))
         nn.init.constant_(self.heatmap[-1].bias, heatmap_bias)
+        self.class_agnostic = (ClassAgnosticCenters(conv_branch(in_channels, head_conv, len(self.classes)),
+                                                    len(self.classes), loss_class_weight) if agnostic else None)
+        self.center_attention = build_center_attention(center_attention, 1 if agnostic else len(self.classes),
+                                                       f'head {name!r}')
         self.branches = nn.ModuleDict()
         for task in tasks:
             for map_name, channels in task.maps.items():
@@ -91,11 +110,16 @@ class CenterHead(nn.Module):
             feat: (B, in_channels, H, W) stride-4 feature.
 
         Returns:
-            ``{'heatmap': (B, num_classes, H, W) logits, <task name>: {<map>: (B, C, H, W)}}``.
+            ``{'heatmap': (B, num_classes, H, W) logits, <task name>: {<map>: (B, C, H, W)}}``; a
+            ``class_agnostic`` head's ``'heatmap'`` holds the combined center x class logits and
+            ``'center_class'`` the raw ``{'center': (B, 1, H, W), 'classes': (B, C, H, W)}``.
         """
-        out: Dict[str, Union[Tensor, Dict[str, Tensor]]] = {'heatmap': self.heatmap(feat)}
+        logits = self.heatmap(feat)
+        out: Dict[str, Union[Tensor, Dict[str, Tensor]]] = (
+            self.class_agnostic(feat, logits) if self.class_agnostic is not None else {'heatmap': logits})
+        reg_feat = self.center_attention(feat, logits) if self.center_attention is not None else feat
         for task_name, task in self.tasks.items():
-            out[task_name] = {m: self.branches[f'{task_name}__{m}'](feat) for m in task.maps}
+            out[task_name] = {m: self.branches[f'{task_name}__{m}'](reg_feat) for m in task.maps}
         return out
 
     def place_centers(self, gt: InstanceData, grid: Grid) -> Centers:
@@ -116,7 +140,7 @@ class CenterHead(nn.Module):
 
         def draw(mask: Tensor) -> Tensor:
             return render_gaussians(shape, centers.batch_idx[mask], centers.labels[mask], xy_int[mask],
-                                    KernelShape(kernel.radius[mask], kernel.inv_cov[mask]))
+                                    kernel.select(mask))
 
         heat = draw(centers.valid)
         ignore = (draw(centers.ignore) > 0) & (heat < 1)
@@ -131,7 +155,9 @@ class CenterHead(nn.Module):
         """
         centers = self.place_centers(gt, grid)
         heat, _ = self.render(centers, grid)
-        out: Dict[str, Union[Tensor, Dict[str, Tensor]]] = {'heatmap': torch.logit(heat.clamp(1e-6, 1 - 1e-6))}
+        out: Dict[str, Union[Tensor, Dict[str, Tensor]]] = (
+            self.class_agnostic.perfect_outputs(heat) if self.class_agnostic is not None
+            else {'heatmap': torch.logit(heat.clamp(1e-6, 1 - 1e-6))})
         for name, task in self.tasks.items():
             out[name] = task.perfect_maps(task.encode(gt, centers, grid), centers, grid)
         return out, centers
@@ -165,7 +191,9 @@ class CenterHead(nn.Module):
             grid: the output grid.
 
         Returns:
-            ``{LossGroup(head): {'heatmap': loss}, LossGroup(head, task): {term: loss}, ...}``:
+            ``{LossGroup(head): {'heatmap': loss}, LossGroup(head, task): {term: loss}, ...}`` (a
+            ``class_agnostic`` head's group holds the center map's focal loss as ``'heatmap'`` and
+            the class branch's loss as ``'classes'``):
             one group per task, the terms without their ``loss_`` prefix.
         """
         centers = self.place_centers(gt, grid)
@@ -175,8 +203,13 @@ class CenterHead(nn.Module):
             ignore = ignore | ~annotated[:, :, None, None].expand_as(ignore)
             if len(centers.labels):
                 centers.valid = centers.valid & annotated[centers.batch_idx, centers.labels]
-        heatmap = penalty_reduced_focal_loss(outputs['heatmap'], heat, self.focal_alpha, self.focal_beta, ignore=ignore)
-        losses: GroupLosses = {LossGroup(self.name): {'heatmap': self.loss_heatmap_weight * heatmap}}
+        if self.class_agnostic is not None:
+            parts = self.class_agnostic.loss(outputs, heat, ignore, annotated, self.focal_alpha, self.focal_beta)
+            terms = {'heatmap': self.loss_heatmap_weight * parts['center'], 'classes': parts['classes']}
+        else:
+            terms = {'heatmap': self.loss_heatmap_weight * penalty_reduced_focal_loss(
+                outputs['heatmap'], heat, self.focal_alpha, self.focal_beta, ignore=ignore)}
+        losses: GroupLosses = {LossGroup(self.name): terms}
         for task_name, task in self.tasks.items():
             targets = task.encode(gt, centers, grid)
             losses[LossGroup(self.name, task_name)] = task_terms(

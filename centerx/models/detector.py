@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -15,6 +15,7 @@ from centerx.heatmap import build_kernel
 from centerx.registry import MODELS, TASKS
 from centerx.structures import DetSample
 from centerx.task import DecodeContext, Grid, concat_instances
+from centerx.tta import ScaledView, parse_merge, parse_scales, scaled_view
 from centerx.utils import check_known_keys
 
 from .center_head import CenterHead
@@ -52,10 +53,15 @@ class CenterNet(BaseModel):
         classes: the dataset's class names, in label-index order.
         data_preprocessor: batching and normalization config.
         test_cfg: ``topk`` (100), ``score_thr`` (0.0), ``pool_size`` (3), ``flip`` (False: flip
-            test-time augmentation, every task must implement ``flip_output_maps``).
-        loss_balancing: optional ``dict(type='UncertaintyLossBalancing', init=0.0)``: learned
-            weights per head heatmap and per task (Kendall et al. 2018) on top of the configured
-            per-term weights; it receives ``groups`` (:meth:`loss_groups`).
+            test-time augmentation, every task must implement ``flip_output_maps``), ``scales``
+            (None: multi-scale test-time augmentation, e.g. ``(0.5, 0.75, 1.0, 1.25, 1.5)``) and
+            ``tta_merge`` (how the scales' detections merge; :mod:`centerx.tta.config`).
+        loss_balancing: optional weights per head heatmap and per task on top of the configured
+            per-term weights: ``dict(type='UncertaintyLossBalancing', init=0.0)`` (Kendall et al.
+            2018), ``dict(type='GradNormLossBalancing', alpha=1.5)`` (Chen et al. 2018, on the
+            neck's output) or ``dict(type='DynamicWeightAverage', temperature=2.0, period=50)``
+            (Liu et al. 2019); it receives ``groups`` (:meth:`loss_groups`) and is called with the
+            shared feature.
     """
 
     def __init__(self, backbone: dict, neck: dict, heads: Sequence[dict], classes: Sequence[str],
@@ -72,7 +78,7 @@ class CenterNet(BaseModel):
         neck.setdefault('in_channels', tuple(self.backbone.out_channels))
         self.neck = MODELS.build(neck)
         self.test_cfg = dict(topk=100, score_thr=0.0, pool_size=3, flip=False)
-        check_known_keys(test_cfg or {}, self.test_cfg, 'model.test_cfg')
+        check_known_keys(test_cfg or {}, (*self.test_cfg, 'scales', 'tta_merge'), 'model.test_cfg')
         self.test_cfg.update(test_cfg or {})
         self.heads = nn.ModuleDict()
         for i, head_cfg in enumerate(heads):
@@ -96,6 +102,8 @@ class CenterNet(BaseModel):
             self.register_buffer(f'_label_map_{name}', label_map, persistent=False)
             self.register_buffer(f'_head_to_dataset_{name}',
                                  torch.tensor([self.classes.index(c) for c in head_classes]), persistent=False)
+
+        self.check_tta_config()
 
         self.loss_balancing = None
         if loss_balancing is not None:
@@ -140,10 +148,11 @@ class CenterNet(BaseModel):
         return {name: head(feat) for name, head in self.heads.items()}
 
     # ------------------------------------------------------------------ training
-    def grouped_losses(self, inputs: Tensor, data_samples: List[DetSample]) -> GroupLosses:
+    def grouped_losses(self, inputs: Tensor, data_samples: List[DetSample],
+                       feat: Optional[Tensor] = None) -> GroupLosses:
         """Losses of every head by group (:class:`~centerx.models.loss_groups.LossGroup`), before
-        any balancing."""
-        feat = self.extract_feat(inputs)
+        any balancing (``feat``: the already extracted feature of ``inputs``, if any)."""
+        feat = self.extract_feat(inputs) if feat is None else feat
         grid = self._grid(inputs, feat, data_samples)
         gts = [s.gt for s in data_samples]
         annotated_labels = [getattr(s, 'annotated_labels', None) for s in data_samples]
@@ -157,16 +166,20 @@ class CenterNet(BaseModel):
         """Losses of every head, balanced when ``loss_balancing`` is set, under their log names
         (:func:`~centerx.models.loss_groups.log_names`: ``loss_<head>_<task>_<term>``, without the
         head when there is one)."""
-        grouped = self.grouped_losses(inputs, data_samples)
+        feat = self.extract_feat(inputs)
+        grouped = self.grouped_losses(inputs, data_samples, feat)
         several = len(self.heads) > 1
         if self.loss_balancing is None:
             return log_names(grouped, several)
-        balanced = self.loss_balancing(grouped)
-        return log_names(balanced.groups, several, balanced.regularizers, balanced.weights)
+        balanced = self.loss_balancing(grouped, shared=feat)
+        return log_names(balanced.groups, several, balanced.regularizers, balanced.weights,
+                         balanced.regularizer_name)
 
     # ------------------------------------------------------------------ inference
-    def decode_outputs(self, outputs: Dict[str, Dict], ctx: DecodeContext) -> Dict[str, Dict[str, Tensor]]:
-        """Peaks and task attributes per head, batched and traceable.
+    def decode_outputs(self, outputs: Dict[str, Dict], ctx: DecodeContext,
+                       export: bool = False) -> Dict[str, Dict[str, Tensor]]:
+        """Peaks and task attributes per head, batched and traceable (with ``export``, each task's
+        :meth:`~centerx.task.Task.export_decode` runs instead of its ``decode``).
 
         Args:
             outputs: ``{head: {'heatmap': (B, C, H, W) logits, <task>: {map: (B, ch, H, W)}}}`` of
@@ -192,21 +205,98 @@ class CenterNet(BaseModel):
             fields = {'scores': peaks.scores, 'labels': self.head_to_dataset(name)[peaks.labels]}
             ctx.decoded = {}
             for task_name, task in head.tasks.items():
-                fields.update(task.decode(out[task_name], peaks, ctx))
+                decode = task.export_decode if export else task.decode
+                fields.update(decode(out[task_name], peaks, ctx))
                 ctx.decoded = {k: v for k, v in fields.items() if k not in ('scores', 'labels')}
             results[name] = fields
         return results
 
     def predict(self, inputs: Tensor, data_samples: List[DetSample]) -> List[DetSample]:
-        """Detections per head in original-image coordinates, written to ``sample.preds``."""
+        """Detections per head in original-image coordinates, written to ``sample.preds``
+        (with ``test_cfg.scales``: of every scale, merged, :meth:`predict_multiscale`)."""
+        scales = parse_scales(self.test_cfg.get('scales'))
+        if scales is not None:
+            return self.predict_multiscale(inputs, data_samples, scales)
+        outputs = self.view_outputs(inputs)
+        return self.attach_predictions(self.decode_view(outputs, ScaledView(1.0, inputs, data_samples)), data_samples)
+
+    # ------------------------------------------------------------------ multi-scale test
+    def check_tta_config(self) -> None:
+        """Raise at build time when ``test_cfg.scales`` / ``tta_merge`` are invalid, when a head's
+        center task cannot merge its head's detections (:meth:`Task.check_tta_support`), or when
+        the data preprocessor does not say how it pads."""
+        if parse_scales(self.test_cfg.get('scales')) is None:
+            return
+        parse_merge(self.test_cfg.get('tta_merge'), self.test_cfg['topk'])
+        for head in self.heads.values():
+            fields = {f for task in head.tasks.values() for f in task.provides}
+            head.tasks[head.center_task].check_tta_support(fields)
+        self.tta_padding()
+
+    def tta_padding(self) -> Tuple[int, Tensor]:
+        """The data preprocessor's size divisor and its (3, 1, 1) normalized padding value, which the
+        multi-scale views pad with."""
+        dp = self.data_preprocessor
+        missing = [a for a in ('pad_size_divisor', 'pad_value', 'mean', 'std') if not hasattr(dp, a)]
+        if missing:
+            raise TypeError(f'multi-scale test (test_cfg.scales) needs the data preprocessor\'s padding, but '
+                            f'{type(dp).__name__} has no {missing}')
+        return int(dp.pad_size_divisor), (dp.pad_value - dp.mean) / dp.std
+
+    def tta_views(self, inputs: Tensor, data_samples: List[DetSample],
+                  scales: Sequence[float]) -> List[ScaledView]:
+        """The batch resized by each scale, with metas whose affines include the resize
+        (:mod:`centerx.tta.views`)."""
+        divisor, pad_value = self.tta_padding()
+        return [scaled_view(inputs, data_samples, s, divisor, pad_value) for s in scales]
+
+    def view_outputs(self, inputs: Tensor) -> Dict[str, Dict]:
+        """Every head's outputs on one view's input (flip-averaged with ``test_cfg.flip``)."""
         feat = self.extract_feat(inputs)
-        grid = self._grid(inputs, feat, data_samples)
-        ctx = self.decode_context(grid, data_samples, inputs.device)
         outputs = {n: h(feat) for n, h in self.heads.items()}
         if self.test_cfg.get('flip', False):
             feat_flipped = self.extract_feat(inputs.flip(-1))
             outputs = self.merge_flipped(outputs, {n: h(feat_flipped) for n, h in self.heads.items()})
-        return self.attach_predictions(self.decode_outputs(outputs, ctx), data_samples)
+        return outputs
+
+    def decode_view(self, outputs: Dict[str, Dict], view: ScaledView) -> Dict[str, Dict[str, Tensor]]:
+        """Decode one view's outputs to original-image coordinates (:meth:`decode_outputs` with the
+        view's metas)."""
+        some = next(iter(outputs.values()))['heatmap']
+        grid = Grid(batch_size=view.inputs.shape[0], shape=tuple(some.shape[-2:]),
+                    stride=view.inputs.shape[-1] // some.shape[-1], input_shape=tuple(view.inputs.shape[-2:]),
+                    metas=[s.meta for s in view.samples])
+        return self.decode_outputs(outputs, self.decode_context(grid, view.samples, view.inputs.device))
+
+    def merge_views(self, decoded: Sequence[Dict[str, Dict[str, Tensor]]],
+                    data_samples: List[DetSample]) -> List[DetSample]:
+        """Per head and image: the detections of every view above ``score_thr``, merged by the
+        head's center task (:meth:`Task.merge_tta`; one view is taken as it is), written to
+        ``sample.preds``; merged scores at or below ``score_thr`` are dropped."""
+        thr = self.test_cfg['score_thr']
+        cfg = parse_merge(self.test_cfg.get('tta_merge'), self.test_cfg['topk'])
+        for name, head in self.heads.items():
+            merger = head.tasks[head.center_task]
+            for i, sample in enumerate(data_samples):
+                views = []
+                for fields in decoded:
+                    keep = fields[name]['scores'][i] > thr
+                    view = InstanceData()
+                    for key, value in fields[name].items():
+                        view.set_field(value[i][keep].detach(), key)
+                    views.append(view)
+                pred = views[0] if len(views) == 1 else merger.merge_tta(views, sample.meta, cfg)
+                sample.preds[name] = pred[pred.scores > thr]
+        return data_samples
+
+    def predict_multiscale(self, inputs: Tensor, data_samples: List[DetSample],
+                           scales: Sequence[float]) -> List[DetSample]:
+        """Multi-scale test-time augmentation: run the model on the input resized by each scale
+        (each flip-averaged with ``test_cfg.flip``), decode every scale to original-image
+        coordinates, merge per head (:meth:`merge_views`)."""
+        views = self.tta_views(inputs, data_samples, scales)
+        decoded = [self.decode_view(self.view_outputs(v.inputs), v) for v in views]
+        return self.merge_views(decoded, data_samples)
 
     def merge_flipped(self, outputs: Dict[str, Dict], flipped: Dict[str, Dict]) -> Dict[str, Dict]:
         """Flip test-time augmentation: average each head's outputs with those of the mirrored

@@ -1,8 +1,14 @@
-"""Learned loss weighting by homoscedastic uncertainty (Kendall, Gal & Cipolla, CVPR 2018)."""
+"""Learned loss weighting by homoscedastic uncertainty (Kendall, Gal & Cipolla, CVPR 2018), and
+what every balancing method shares (its result type, the checks on its groups).
+
+The other methods: :mod:`.gradnorm` (GradNorm) and :mod:`.dynamic_weight_average` (DWA). A method is
+a module built with ``groups`` (:meth:`CenterNet.loss_groups`) and called as
+``method(grouped, shared=feat)`` with the losses by group and the shared stride-4 feature.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterable
+from typing import Dict, Iterable, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -20,17 +26,51 @@ def group_key(group: LossGroup) -> str:
 
 @dataclass
 class BalancedLosses:
-    """What :class:`UncertaintyLossBalancing` returns.
+    """What a balancing method returns (here: :class:`UncertaintyLossBalancing`).
 
     Attributes:
-        groups: the terms of every group, each multiplied by its group's ``exp(-s_g)``.
-        regularizers: ``{group: s_g}`` (0 * ``s_g`` for a group whose loss is zero in the batch).
-        weights: ``{group: exp(-s_g)}``, detached, for logging.
+        groups: the terms of every group, each multiplied by its group's weight (``exp(-s_g)``).
+        regularizers: extra losses per group (``s_g``; 0 * ``s_g`` for a group whose loss is zero
+            in the batch), logged as ``loss_<regularizer_name>_<head>__<task>``.
+        weights: ``{group: weight}``, detached, for logging (``weight_<head>__<task>``).
+        regularizer_name: the name of the regularizers in the logs.
     """
 
     groups: GroupLosses
     regularizers: Dict[LossGroup, Tensor]
     weights: Dict[LossGroup, Tensor]
+    regularizer_name: str = 'uncertainty'
+
+
+def check_groups(groups: Iterable[LossGroup], method: str) -> Tuple[LossGroup, ...]:
+    """The groups as a tuple, checked for a balancing method named ``method``.
+
+    Raises:
+        ValueError: duplicate groups, two groups with one :func:`group_key`, or a head or task name
+            containing ``loss`` (its logged ``weight_<group>`` would be summed into the loss).
+    """
+    groups = tuple(groups)
+    if len(set(groups)) != len(groups):
+        raise ValueError(f'{method}: duplicate groups in {[g.label for g in groups]}')
+    for g in groups:
+        if 'loss' in g.head or (g.task is not None and 'loss' in g.task):
+            raise ValueError(f'{method}: group {g.label!r}: head and task names must not '
+                             "contain 'loss' (mmengine would sum the logged weight into the loss)")
+    owners: Dict[str, LossGroup] = {}
+    for g in groups:
+        key = group_key(g)
+        if key in owners:
+            raise ValueError(f'{method}: groups {owners[key].label!r} and {g.label!r} would '
+                             f'share the parameter key {key!r}; rename a head or a task (name=...)')
+        owners[key] = g
+    return groups
+
+
+def check_same_groups(grouped: GroupLosses, groups: Tuple[LossGroup, ...], method: str) -> None:
+    """Raise ValueError when the groups of ``grouped`` differ from the configured ``groups``."""
+    if set(grouped) != set(groups):
+        raise ValueError(f'{method}: got groups {sorted(g.label for g in grouped)}, '
+                         f'configured for {sorted(g.label for g in groups)}')
 
 
 @MODELS.register_module()
@@ -62,20 +102,7 @@ class UncertaintyLossBalancing(nn.Module):
 
     def __init__(self, groups: Iterable[LossGroup], init: float = 0.0) -> None:
         super().__init__()
-        self.groups = tuple(groups)
-        if len(set(self.groups)) != len(self.groups):
-            raise ValueError(f'UncertaintyLossBalancing: duplicate groups in {[g.label for g in self.groups]}')
-        for g in self.groups:
-            if 'loss' in g.head or (g.task is not None and 'loss' in g.task):
-                raise ValueError(f'UncertaintyLossBalancing: group {g.label!r}: head and task names must not '
-                                 "contain 'loss' (mmengine would sum the logged weight into the loss)")
-        owners: Dict[str, LossGroup] = {}
-        for g in self.groups:
-            key = group_key(g)
-            if key in owners:
-                raise ValueError(f'UncertaintyLossBalancing: groups {owners[key].label!r} and {g.label!r} would '
-                                 f'share the parameter key {key!r}; rename a head or a task (name=...)')
-            owners[key] = g
+        self.groups = check_groups(groups, 'UncertaintyLossBalancing')
         # pairs, not a dict: ParameterDict sorts a plain dict's keys; keep the groups' order
         self.log_vars = nn.ParameterDict([(group_key(g), nn.Parameter(torch.tensor(float(init))))
                                           for g in self.groups])
@@ -91,15 +118,14 @@ class UncertaintyLossBalancing(nn.Module):
                            f'{[g.label for g in self.groups]}')
         return self.log_vars[group_key(group)]
 
-    def forward(self, grouped: GroupLosses) -> BalancedLosses:
-        """Reweight ``{group: {term: loss}}``; every group of the model must be there.
+    def forward(self, grouped: GroupLosses, shared: Optional[Tensor] = None) -> BalancedLosses:
+        """Reweight ``{group: {term: loss}}``; every group of the model must be there (``shared``,
+        the shared feature, is not used by this method).
 
         Raises:
             ValueError: the groups differ from the configured ones (naming both sets).
         """
-        if set(grouped) != set(self.groups):
-            raise ValueError(f'UncertaintyLossBalancing: got groups {sorted(g.label for g in grouped)}, '
-                             f'configured for {sorted(g.label for g in self.groups)}')
+        check_same_groups(grouped, self.groups, 'UncertaintyLossBalancing')
         balanced: GroupLosses = {}
         regularizers: Dict[LossGroup, Tensor] = {}
         weights: Dict[LossGroup, Tensor] = {}

@@ -66,13 +66,14 @@ def _per_group(prefix: str, values: Mapping[LossGroup, Tensor]) -> List[_Entry]:
 
 def log_names(grouped: GroupLosses, several_heads: bool,
               regularizers: Optional[Mapping[LossGroup, Tensor]] = None,
-              weights: Optional[Mapping[LossGroup, Tensor]] = None) -> Dict[str, Tensor]:
+              weights: Optional[Mapping[LossGroup, Tensor]] = None,
+              regularizer_name: str = 'uncertainty') -> Dict[str, Tensor]:
     """The flat dict mmengine sums (every key containing ``loss``) and logs.
 
     Terms are named ``loss_<head>_<task>_<term>`` / ``loss_<head>_heatmap``, without the head
     with one head (``loss_<task>_<term>``, ``loss_heatmap``); balancing adds
-    ``loss_uncertainty_<head>__<task>`` (regularizers) and ``weight_<head>__<task>`` (logged
-    weights). Names that two entries would share (tasks ``b`` with term ``x_y`` and ``b_x`` with
+    ``loss_<regularizer_name>_<head>__<task>`` (regularizers: ``loss_uncertainty_*``,
+    ``loss_gradnorm_*``) and ``weight_<head>__<task>`` (logged weights). Names that two entries would share (tasks ``b`` with term ``x_y`` and ``b_x`` with
     term ``y``) take the structural form ``loss_<head>.<task>.<term>``
     (``loss_uncertainty.<head>.<task>``, ``weight.<head>.<task>``) instead, so no loss is ever
     overwritten by another.
@@ -80,7 +81,7 @@ def log_names(grouped: GroupLosses, several_heads: bool,
     Raises:
         ValueError: two entries share even their structural name (names containing dots).
     """
-    entries = (_entries(grouped, several_heads) + _per_group('loss_uncertainty', regularizers or {})
+    entries = (_entries(grouped, several_heads) + _per_group(f'loss_{regularizer_name}', regularizers or {})
                + _per_group('weight', weights or {}))
     readable_count: Dict[str, int] = {}
     for readable, _, _ in entries:

@@ -43,7 +43,7 @@ reaching ``encode`` are head channels ``0 .. len(classes) - 1``.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Collection, Dict, Optional, Sequence, Tuple
 
 import torch
 from mmengine.structures import InstanceData
@@ -51,6 +51,9 @@ from torch import Tensor, nn
 
 from centerx.decode import Peaks
 from centerx.structures import ImageMeta
+from centerx.tta.config import TTAMerge
+from centerx.tta.merge import concat_views, merge_by_overlap
+from centerx.tta.nms import box_iou
 
 from .presence import presence_of
 from .targets import Centers, DecodeContext, Grid
@@ -162,6 +165,22 @@ class Task(nn.Module):
         """Attributes at the peaks: dict of (B, K, ...) tensors in original-image coordinates."""
         raise NotImplementedError
 
+    def export_decode(self, preds: Dict[str, Tensor], peaks: Peaks, ctx: DecodeContext) -> Dict[str, Tensor]:
+        """The decode an exported graph runs (:mod:`centerx.export`); default: :meth:`decode`.
+
+        It gets what :meth:`decode` gets, except that ``ctx.metas`` is empty: whatever the task
+        reads from metas arrives in ``ctx.task_inputs`` (:meth:`decode_inputs`). It must be
+        traceable: torch ops only, no Python branching on tensor values, no ``.item()`` /
+        ``.tolist()`` / numpy, output shapes fixed by the input shapes and K. A task whose
+        :meth:`decode` is not (a data-dependent filter ...) overrides this with a static
+        variant returning the same fields (docs/writing_a_task.md, "Keeping a decoder
+        exportable").
+
+        Returns:
+            the fields of :meth:`decode`, as (B, K, ...) tensors.
+        """
+        return self.decode(preds, peaks, ctx)
+
     def decode_inputs(self, metas: Sequence[ImageMeta]) -> Dict[str, Tensor]:
         """The ``DecodeContext.task_inputs`` this task's :meth:`decode` reads, from the batch's metas.
 
@@ -208,6 +227,61 @@ class Task(nn.Module):
         if type(self).flip_output_maps is Task.flip_output_maps:
             raise ValueError(f'{type(self).__name__} ({self.name!r}) does not implement flip_output_maps; '
                              "implement it (how the task's maps mirror)")
+
+    # ------------------------------------------------------------------ multi-scale test
+    def merge_tta(self, views: Sequence[InstanceData], meta: ImageMeta, cfg: TTAMerge) -> InstanceData:
+        """Merge one image's detections of several test-time views (scales) into one list.
+
+        Called on a head's **center task** (the task that says where an object is) with the
+        detections of the whole head: every field of every task of the head, already in
+        original-image coordinates; the other tasks' fields follow the rows the merge keeps
+        (a pose follows its person box). The default concatenates the views and runs class-wise
+        soft-NMS or NMS (``cfg.type``) over :meth:`tta_overlap`, keeping ``cfg.max_per_img``. A task
+        overrides :meth:`tta_overlap` to say when two detections are the same object, or this
+        method for another merge (weighted fusion ...).
+
+        Args:
+            views: per view an InstanceData with ``scores`` (D_v,), ``labels`` (D_v,) dataset
+                labels and the head's decoded fields (D_v, ...), all with the same fields.
+            meta: the image's meta (original geometry, task metas such as a camera).
+            cfg: the merge settings (``model.test_cfg.tta_merge``).
+
+        Returns:
+            the merged detections (same fields), by descending score.
+        """
+        dets = concat_views(views)
+        return merge_by_overlap(dets, self.tta_overlap(dets, meta), cfg)
+
+    def tta_overlap(self, dets: InstanceData, meta: ImageMeta) -> Tensor:
+        """(N, N) overlap in [0, 1] of one image's N candidate detections (an IoU), read by the
+        default :meth:`merge_tta`. Default: the IoU of their ``bboxes`` (original-image xyxy),
+        so a head with a box task on it merges with no code.
+
+        Raises:
+            NotImplementedError: the detections have no ``bboxes`` (naming the task and what to
+                implement).
+        """
+        if 'bboxes' not in dets:
+            raise NotImplementedError(self._no_tta_overlap_message(dets.keys()))
+        return box_iou(dets.bboxes, dets.bboxes)
+
+    def check_tta_support(self, head_fields: Collection[str]) -> None:
+        """Raise when this task, as the center task of a head that decodes ``head_fields``,
+        cannot merge multi-scale detections (called at build time when ``test_cfg.scales`` is
+        set). The default accepts a task that overrides :meth:`merge_tta` or :meth:`tta_overlap`,
+        or a head that decodes ``bboxes``.
+
+        Raises:
+            ValueError: the reason, naming the task and what to implement.
+        """
+        own = type(self).merge_tta is not Task.merge_tta or type(self).tta_overlap is not Task.tta_overlap
+        if not own and 'bboxes' not in head_fields:
+            raise ValueError(self._no_tta_overlap_message(head_fields))
+
+    def _no_tta_overlap_message(self, fields: Collection[str]) -> str:
+        return (f'{type(self).__name__} ({self.name!r}) cannot merge multi-scale detections: its head decodes '
+                f'{sorted(fields)} and no bboxes; implement tta_overlap (the (N, N) overlap of N detections) '
+                'or merge_tta')
 
     def perfect_maps(self, targets: Dict[str, Tensor], centers: Centers, grid: Grid) -> Dict[str, Tensor]:
         """Maps that hold each valid object's targets at its peak cell (zeros elsewhere).

@@ -30,8 +30,8 @@ def _who(case: TaskCase) -> str:
 
 def train_step(case: TaskCase, batch: List[DetSample], every_branch_learns: bool = False) -> Dict[str, torch.Tensor]:
     """One training step: 'loss_*' names, a finite total and finite gradients; with
-    ``every_branch_learns`` every parameter of the heatmap and of every task branch gets a finite,
-    nonzero gradient. Returns the losses."""
+    ``every_branch_learns`` every parameter of the head (heatmap, every task branch, the modules of
+    a head option) gets a finite, nonzero gradient. Returns the losses."""
     model = case.model
     model.train()
     model.zero_grad(set_to_none=True)
@@ -43,12 +43,11 @@ def train_step(case: TaskCase, batch: List[DetSample], every_branch_learns: bool
     total.backward()
     for name, p in model.named_parameters():
         assert p.grad is None or torch.isfinite(p.grad).all(), f'{_who(case)}: non-finite gradient of {name}'
-    if every_branch_learns:
-        for prefix, module in [('heatmap', case.head.heatmap)] + list(case.head.branches.items()):
-            for name, p in module.named_parameters():
-                assert p.grad is not None, f'{_who(case)}: {prefix}.{name} got no gradient'
-                assert torch.isfinite(p.grad).all() and float(p.grad.abs().sum()) > 0, \
-                    f'{_who(case)}: {prefix}.{name} has a zero or non-finite gradient'
+    if every_branch_learns:  # every parameter of the head: heatmap, branches, a head option's modules
+        for name, p in case.head.named_parameters():
+            assert p.grad is not None, f'{_who(case)}: {name} got no gradient'
+            assert torch.isfinite(p.grad).all() and float(p.grad.abs().sum()) > 0, \
+                f'{_who(case)}: {name} has a zero or non-finite gradient'
     return losses
 
 

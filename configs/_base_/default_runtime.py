@@ -19,6 +19,10 @@ default_hooks = dict(
 # Progress lines with an ETA after iterations 1, 5 and 10, and a summary at the end of training.
 # A config that sets its own custom_hooks keeps this one by listing it too.
 custom_hooks = [dict(type='ProgressHook')]
+# Scalars go to <work_dir>/<timestamp>/vis_data/scalars.json (tools/plot_curves.py); TensorBoard
+# event files too with tensorboard=True (or --cfg-options visualizer.tensorboard=True; needs the
+# tensorboard package: pip install 'centerx[tensorboard]'), then: tensorboard --logdir work_dirs
+visualizer = dict(type='CenterXVisualizer', vis_backends=[dict(type='LocalVisBackend')], tensorboard=False)
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 log_level = 'INFO'
 load_from = None

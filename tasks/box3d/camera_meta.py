@@ -69,6 +69,13 @@ class CameraMeta:
             k = k @ np.diag([-1.0, 1.0, 1.0])
         return k
 
+    def for_input_image(self, affine: np.ndarray, flipped: bool) -> 'CameraMeta':
+        """The camera of the network input as an image of its own (``cam2img`` =
+        :meth:`input_cam2img`), for drawing ground truth that is already in the input's frame
+        (:func:`centerx.visualization.input_view`). The poses are left out: they describe the
+        original camera, not a mirrored one."""
+        return CameraMeta(cam2img=self.input_cam2img(affine, flipped), timestamp=self.timestamp)
+
 
 def input_cam2img(meta: ImageMeta) -> np.ndarray:
     """(3, 3) float64 intrinsics of the network input of ``meta``'s image.

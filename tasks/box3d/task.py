@@ -16,6 +16,7 @@ from centerx.losses import weighted_l1_loss
 from centerx.registry import TASKS
 from centerx.structures import ImageMeta
 from centerx.task import Centers, DecodeContext, Grid, Task
+from centerx.tta import box_iou
 
 from .camera import alpha_to_yaw, boxes3d_to_rects, mirror_boxes3d, project_points, unproject, yaw_to_alpha
 from .camera_meta import CAMERA_INPUT, CameraMeta, input_cam2img
@@ -77,7 +78,8 @@ class Box3DTask(Task):
     cameras from ``ctx.task_inputs['input_cam2img']`` (B, 3, 3) and ``ctx.flipped`` (B,) when
     the context carries them (export: cameras become graph inputs), else from the
     ``CameraMeta`` of ``ctx.metas``.
-    Flip test-time augmentation: :meth:`flip_output_maps`.
+    Flip test-time augmentation: :meth:`flip_output_maps`; multi-scale: NMS / soft-NMS of the
+    boxes' 2D projections (:meth:`tta_overlap`).
 
     Classes: the head hands its class names to the task (:meth:`bind_classes`) and the ``dims``
     codec takes the mean size of exactly those classes, by name; building the head raises
@@ -348,6 +350,16 @@ class Box3DTask(Task):
         if self.num_attributes:
             out['attr'] = maps['attr'].flip(-1)
         return out
+
+    def tta_overlap(self, dets: InstanceData, meta: ImageMeta) -> Tensor:
+        """Multi-scale merge: NMS of the 2D projections, the overlap being the IoU of the
+        rectangles enclosing each box's projected corners in the original image (its
+        :class:`~centerx_tasks.box3d.camera_meta.CameraMeta`); two boxes that one camera sees
+        in the same place are the same object."""
+        boxes = dets.boxes3d
+        K = torch.as_tensor(meta.task_meta(CameraMeta).cam2img, dtype=boxes.dtype, device=boxes.device)
+        rects = boxes3d_to_rects(boxes, K, self.min_depth)
+        return box_iou(rects, rects)
 
     def example_meta(self, image_shape) -> Dict[str, Any]:
         """A pinhole camera with a 90-degree horizontal field of view centered on the image."""

@@ -142,7 +142,10 @@ def min_area_rect(points: Tensor) -> Tensor:
     num_points = points.shape[-2]
     origin = points.mean(dim=-2, keepdim=True)  # improves float32 precision
     pts = points - origin  # (..., V, 2)
-    first, second = torch.triu_indices(num_points, num_points, offset=1, device=points.device)
+    # the pairs i < j in triu_indices order, as index lists built from the static point count
+    # (ONNX has no triu_indices; list indices trace as constants)
+    pairs = [(i, j) for i in range(num_points) for j in range(i + 1, num_points)]
+    first, second = [i for i, _ in pairs], [j for _, j in pairs]
     direction = pts[..., second, :] - pts[..., first, :]  # (..., E, 2)
     length = torch.linalg.vector_norm(direction, dim=-1)  # (..., E)
     valid = length > 0

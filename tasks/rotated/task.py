@@ -11,9 +11,11 @@ from torch import Tensor
 from centerx.decode import Peaks, gather_at_peaks
 from centerx.losses import weighted_l1_loss, weighted_smooth_l1_loss
 from centerx.registry import TASKS
+from centerx.structures import ImageMeta
 from centerx.task import Centers, DecodeContext, Grid, SizeCodec, Task, grid_to_image
 
 from .geometry import poly_to_rbox, rbox_to_poly
+from .polygon_iou import poly_iou_matrix
 
 
 @TASKS.register_module()
@@ -44,6 +46,8 @@ class RotatedBoxTask(Task):
     Decoded: ``polygons`` (B, K, 8) and ``rboxes`` (B, K, 5) in original-image pixels
     (the rectangle's corners mapped back through the inverse affine; ``rboxes`` is
     their minimum-area rectangle, exact for the similarity warps used at test time).
+
+    Multi-scale test: rotated NMS / soft-NMS with the polygon IoU (:meth:`tta_overlap`).
     """
 
     maps = {'size': 2, 'angle': 2, 'offset': 2}
@@ -109,6 +113,14 @@ class RotatedBoxTask(Task):
         """A mirror maps θ to -θ: cos 2θ is kept, sin 2θ changes sign; sizes are kept."""
         angle = maps['angle'].flip(-1)
         return {'size': maps['size'].flip(-1), 'angle': torch.cat([angle[:, :1], -angle[:, 1:]], dim=1)}
+
+    def tta_overlap(self, dets: InstanceData, meta: ImageMeta) -> Tensor:
+        """Multi-scale merge: rotated NMS, the overlap being the polygon IoU of the decoded
+        ``polygons`` (:func:`~centerx_tasks.rotated.polygon_iou.poly_iou_matrix`, DOTA's IoU)."""
+        polys = dets.polygons
+        iou = poly_iou_matrix(polys.detach().cpu().to(torch.float64).numpy(),
+                              polys.detach().cpu().to(torch.float64).numpy())
+        return torch.as_tensor(iou, dtype=torch.float32, device=polys.device)
 
     def example_gt(self, num: int, image_shape, generator: torch.Generator) -> Dict[str, Tensor]:
         """Rectangles (aspect 1.2-4) at any angle with their centers inside the image."""

@@ -23,7 +23,7 @@ DEMO = str(REPO / 'configs' / 'rotated_synthetic.py')
 def test_a_typo_in_test_cfg_is_refused_with_the_known_keys() -> None:
     cfg = load_config(TINY, ['model.test_cfg.topkk=50'])
     with pytest.raises(ValueError, match=r"model.test_cfg: unknown key 'topkk'; known keys: flip, pool_size, "
-                                         r"score_thr, topk"):
+                                         r"scales, score_thr, topk, tta_merge"):
         MODELS.build(cfg.model)
     assert MODELS.build(load_config(TINY, ['model.test_cfg.topk=50']).model).test_cfg['topk'] == 50
 

@@ -105,6 +105,19 @@ def test_test_tool_evaluates_dumps_and_draws(trained):
 
 
 @pytest.mark.slow
+def test_test_tool_with_tta(trained):
+    """--tta: flip and the paper's five scales, merged; evaluates every image."""
+    proc = run_tool([str(REPO / 'tools' / 'test.py'), str(TINY), 'run_a/iter_30.pth', '--work-dir', 'eval_tta',
+                     '--tta', '--out', 'preds_tta.pkl'], trained)
+    out = proc.stdout + proc.stderr
+    assert 'test-time augmentation: scales (0.5, 0.75, 1.0, 1.25, 1.5), flip, merge soft_nms' in out
+    assert 'coco/bbox_mAP' in out
+    with open(trained / 'preds_tta.pkl', 'rb') as f:
+        preds = pickle.load(f)
+    assert len(preds) == 8 and all(len(p['preds']['objects']['scores']) <= 100 for p in preds)
+
+
+@pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path):
     """torchrun --nproc_per_node=2 tools/train.py --launcher pytorch on CPU (gloo)."""
     run_tool(['-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_port=29631',

@@ -10,7 +10,10 @@ from torch import Tensor
 from centerx.decode import Peaks, gather_at_peaks
 from centerx.losses import weighted_l1_loss
 from centerx.registry import TASKS
+from centerx.structures import ImageMeta
 from centerx.task import Centers, DecodeContext, Grid, Task, grid_to_image
+
+from .iou import disc_iou
 
 
 @TASKS.register_module()
@@ -47,6 +50,9 @@ class CircleTask(Task):
 
     Round trip: ``decode(perfect_maps(encode(gt)))`` returns ``gt`` up to float rounding
     (no quantization: the offset restores the sub-cell center).
+
+    Multi-scale test: the detections of all scales merge by NMS / soft-NMS on the disc IoU
+    (:meth:`tta_overlap`).
     """
 
     maps = {'radius': 1, 'offset': 2}
@@ -108,6 +114,12 @@ class CircleTask(Task):
         Offsets are left out (a mirrored sub-cell offset belongs to another cell).
         """
         return {'radius': maps['radius'].flip(-1)}
+
+    def tta_overlap(self, dets: InstanceData, meta: ImageMeta) -> Tensor:
+        """Multi-scale test: two detections are the same disc as far as their disc IoU says
+        (the merge's NMS / soft-NMS reads this (N, N) matrix)."""
+        circles = dets.circles.detach().cpu().numpy()
+        return torch.as_tensor(disc_iou(circles, circles), dtype=torch.float32, device=dets.circles.device)
 
     # -- what the registry-wide tests (tests/test_task_registry.py) need from every task --
     def example_gt(self, num: int, image_shape: Tuple[int, int], generator: torch.Generator) -> Dict[str, Tensor]:
