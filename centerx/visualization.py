@@ -16,7 +16,7 @@ in which a task meta that depends on the image geometry (a camera) describes the
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Sequence, Set, Tuple
+from typing import Callable, Collection, Dict, Optional, Sequence, Set, Tuple
 
 import cv2
 import numpy as np
@@ -69,11 +69,15 @@ def _draw_field(field: str, canvas: np.ndarray, value: np.ndarray, color, meta: 
     return FIELD_DRAWERS[field](canvas, value, color, *extra)
 
 
-def draw_predictions(img: np.ndarray, sample: DetSample, classes: Sequence[str], score_thr: float = 0.3) -> np.ndarray:
-    """Draw every head's predictions above ``score_thr`` on a copy of a BGR image: every field
-    that has a registered drawer, and the class name and score at the first drawn field."""
+def draw_predictions(img: np.ndarray, sample: DetSample, classes: Sequence[str], score_thr: float = 0.3,
+                     heads: Optional[Collection[str]] = None) -> np.ndarray:
+    """Draw the predictions above ``score_thr`` of every head (of ``heads`` when given) on a copy
+    of a BGR image: every field that has a registered drawer, and the class name and score at the
+    first drawn field."""
     canvas = img.copy()
-    for pred in sample.preds.values():
+    for name, pred in sample.preds.items():
+        if heads is not None and name not in heads:
+            continue
         keep = (pred.scores > score_thr).cpu()
         fields = [f for f in FIELD_DRAWERS if f in pred]
         values = {f: pred.get(f)[keep].detach().cpu().numpy() for f in fields}

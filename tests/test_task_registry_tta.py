@@ -21,16 +21,23 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import test_task_registry as registry  # noqa: E402  (the registry-wide helpers, and the plugin)
-
+import centerx_tasks  # noqa: F401  (registers the built-in tasks)
 from centerx.data.transforms import CenterAffine, PackDetInputs  # noqa: E402
 from centerx.data.transforms.geometric import apply_affine  # noqa: E402
 from centerx.models import CenterNet  # noqa: E402
 from centerx.registry import TASKS  # noqa: E402
 from centerx.structures import DetSample, ImageMeta  # noqa: E402
 from centerx.task import concat_instances  # noqa: E402
+from centerx.testing import TaskCase  # noqa: E402
 from centerx.tta import PAPER_SCALES  # noqa: E402
+
+TUTORIAL = Path(__file__).resolve().parents[1] / 'docs' / 'examples' / 'circles'
+if (TUTORIAL / 'centerx_circles').is_dir():
+    sys.path.insert(0, str(TUTORIAL))
+    import centerx_circles  # noqa: F401,E402  (the tutorial's plugin registers itself)
+TASK_TYPES = sorted(TASKS.module_dict)
+#: left/right pairs given to the tasks that take ``flip_pairs`` (and carried by the metainfo)
+FLIP_PAIRS = [[1, 2], [3, 4]]
 
 ORIGINAL = (48, 64)  # (H, W) of the original image: letterboxed x2.5 into INPUT (4 px bars)
 INPUT = (128, 160)
@@ -39,22 +46,21 @@ SCORE = 0.5  # a perfect object scores ~1; copies left by soft-NMS are decayed b
 
 
 def task_kwargs(task_type: str) -> dict:
-    return dict(flip_pairs=registry.FLIP_PAIRS) if 'flip_pairs' in inspect.signature(TASKS.get(task_type)).parameters else {}
+    return dict(flip_pairs=FLIP_PAIRS) if 'flip_pairs' in inspect.signature(TASKS.get(task_type)).parameters else {}
 
 
-def draw_ground_truth(model: CenterNet, seed: int) -> Tuple[List[InstanceData], List[Dict]]:
+def draw_ground_truth(case: TaskCase, seed: int) -> Tuple[List[InstanceData], List[Dict]]:
     """Per image: ground truth on the ORIGINAL image, and the ImageMeta arguments it needs."""
-    tasks = list(model.heads['h'].tasks.values())
     gen = torch.Generator().manual_seed(seed)
-    gts = [registry.example_instances(tasks, n, ORIGINAL, gen) for n in COUNTS]
-    return gts, [registry.example_meta(tasks, ORIGINAL) for _ in COUNTS]
+    gts = [case.instances(n, ORIGINAL, gen) for n in COUNTS]
+    return gts, [case.meta_kwargs(ORIGINAL) for _ in COUNTS]
 
 
 def pipeline_sample(gt: InstanceData, meta_kwargs: Dict, img_id: int, scale: float) -> DetSample:
     """The sample the data pipeline makes of ``gt``: letterboxed into INPUT, then resized by ``scale``."""
     meta = ImageMeta(img_id=img_id, img_path='', ori_shape=ORIGINAL, img_shape=ORIGINAL, pad_shape=ORIGINAL,
                      **meta_kwargs)
-    results = dict(img=np.zeros((*ORIGINAL, 3), np.uint8), meta=meta, metainfo=dict(flip_pairs=registry.FLIP_PAIRS),
+    results = dict(img=np.zeros((*ORIGINAL, 3), np.uint8), meta=meta, metainfo=dict(flip_pairs=FLIP_PAIRS),
                    instances={k: gt.get(k).numpy() for k in gt.keys()})
     results = CenterAffine(input_size=(INPUT[1], INPUT[0]))(results)
     if scale != 1.0:
@@ -112,13 +118,14 @@ def perfect_multiscale(model: CenterNet, gts: List[InstanceData], metas: List[Di
 
 
 @pytest.mark.parametrize('merge', [dict(type='nms', iou_thr=0.5), dict(type='soft_nms')], ids=['nms', 'soft_nms'])
-@pytest.mark.parametrize('task_type', registry.TASK_TYPES)
+@pytest.mark.parametrize('task_type', TASK_TYPES)
 def test_multiscale_merge_of_perfect_maps_is_the_ground_truth(task_type, merge):
-    model, name = registry.build_one(task_type, task_kwargs(task_type))
+    case = TaskCase(task_type, task_kwargs(task_type))
+    model, name = case.model, case.name
     model.test_cfg.update(scales=PAPER_SCALES, tta_merge=merge)
     model.check_tta_config()
     model.eval()
-    gts, metas = draw_ground_truth(model, seed=5)
+    gts, metas = draw_ground_truth(case, seed=5)
     keep = usable_rows(model, gts, metas)
     gts = [gt[k] for gt, k in zip(gts, keep)]
     expected = sum(len(gt) for gt in gts)

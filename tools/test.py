@@ -9,7 +9,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import centerx_tasks  # noqa: E402,F401  (the built-in tasks register themselves, as a plugin does)
-from centerx.engine.launch import build_runner, distributed_teardown, load_config  # noqa: E402
+from centerx.engine.launch import build_runner, distributed_teardown, load_config, require_checkpoint  # noqa: E402
 from centerx.tta import PAPER_SCALES  # noqa: E402
 
 
@@ -19,9 +19,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where to save the evaluation logs')
     parser.add_argument('--out', help='dump the predictions of every image to this pickle file')
-    parser.add_argument('--show-dir', help='save images with the predictions drawn into this folder, at their path relative '
-                        "to the dataset's image folder (same-named images of different folders stay apart)")
-    parser.add_argument('--show-score-thr', type=float, default=0.3, help='score threshold for --show-dir')
+    parser.add_argument('--show-dir', nargs='?', const='', metavar='DIR',
+                        help='save images with the predictions drawn into DIR (default with no DIR: <work dir>/show), '
+                        "at their path relative to the dataset's image folder (same-named images of different folders "
+                        'stay apart); the folder gets a .gitignore, and the end of the run says how many predictions '
+                        'were drawn and how many were under --show-score-thr')
+    parser.add_argument('--show-score-thr', type=float, default=0.3,
+                        help='draw predictions scoring above this (default 0.3); an untrained or short-trained model '
+                        'may need 0.1 or less')
     parser.add_argument('--trust-checkpoint', action='store_true',
                         help='allow full (unsafe) unpickling of the checkpoint; only for files you trust')
     parser.add_argument('--tta', action='store_true',
@@ -39,6 +44,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options, work_dir=args.work_dir, launcher=args.launcher,
                       trust_checkpoint=args.trust_checkpoint)
+    require_checkpoint(args.checkpoint, 'the CHECKPOINT argument')
     cfg.load_from = args.checkpoint
     if args.tta:
         test_cfg = dict(cfg.model.get('test_cfg') or {})
@@ -49,8 +55,9 @@ def main(argv=None) -> dict:
               f"{dict(test_cfg.get('tta_merge') or {}).get('type', 'soft_nms')}", flush=True)
     cfg.resume = False
     hooks = list(cfg.get('custom_hooks', []) or [])
-    if args.show_dir:
-        hooks.append(dict(type='DrawPredictionsHook', out_dir=args.show_dir, score_thr=args.show_score_thr))
+    if args.show_dir is not None:
+        show_dir = args.show_dir or os.path.join(cfg.work_dir, 'show')
+        hooks.append(dict(type='DrawPredictionsHook', out_dir=show_dir, score_thr=args.show_score_thr))
     cfg.custom_hooks = hooks
     if args.out:
         evaluator = cfg.test_evaluator

@@ -12,7 +12,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import centerx_tasks  # noqa: E402,F401  (the built-in tasks register themselves, as a plugin does)
 from centerx.engine.checkpoint import latest_checkpoint  # noqa: E402
-from centerx.engine.launch import build_runner, distributed_teardown, load_config  # noqa: E402
+from centerx.engine.launch import build_runner, distributed_teardown, load_config, require_checkpoint  # noqa: E402
 
 #: exit status after Ctrl-C (128 + SIGINT), as shells report it
 INTERRUPTED_STATUS = 130
@@ -75,7 +75,11 @@ def main(argv=None) -> None:
         cfg.resume, cfg.load_from = True, latest_checkpoint(cfg.work_dir)
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
+    require_checkpoint(cfg.get('load_from'), '--resume' if args.resume not in (None, 'auto') else 'load_from')
     runner = None
+    if int(os.environ.get('RANK', '0')) == 0:
+        print(f'centerx: {args.config}: building the model and the data (the first run generates synthetic data) ...',
+              flush=True)
     try:
         with distributed_teardown():
             runner = build_runner(cfg)

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import colorsys
 import logging
+import os
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from mmengine.dataset import BaseDataset
 
 from centerx.data.transforms.loading import ImageFileError
-from centerx.utils import log
+from centerx.utils import check_known_keys, log
 
 
 def default_palette(num_classes: int) -> List[Tuple[int, int, int]]:
@@ -80,6 +81,8 @@ class DetBaseDataset(BaseDataset):
       keyword arguments; :meth:`_palette` resolves ``metainfo['palette']``;
       :meth:`_img_data_prefix` checks an image-folder-only ``data_prefix``.
     - An empty dataset (with ``serialize_data``, the default) is a ValueError naming the file.
+    - When the pipeline loads images, a missing image file is a FileNotFoundError at build time,
+      naming the first one and the count (:meth:`check_image_files`).
     """
 
     METAINFO: dict = dict()
@@ -134,6 +137,7 @@ class DetBaseDataset(BaseDataset):
 
     def filter_data(self) -> List[dict]:
         """Apply ``filter_cfg`` (not in test mode); logs how many items were dropped."""
+        check_known_keys(self.filter_cfg or {}, ('filter_empty_gt', 'min_size'), f'{type(self).__name__} filter_cfg')
         if self.test_mode or not self.filter_cfg:
             return self.data_list
         filter_empty = bool(self.filter_cfg.get('filter_empty_gt', False))
@@ -146,12 +150,49 @@ class DetBaseDataset(BaseDataset):
                 f'{len(self.data_list) - len(kept)} of {len(self.data_list)} {self.filter_item_name}')
         return kept
 
+    def _loads_images(self) -> bool:
+        """Whether the pipeline reads image files (holds a ``Load*`` transform)."""
+        transforms = getattr(getattr(self, 'pipeline', None), 'transforms', None) or []
+        return any(type(t).__name__.startswith('Load') for t in transforms)
+
+    def check_image_files(self) -> None:
+        """When the pipeline loads images: every item's ``img_path`` exists (a wrong image folder
+        fails when the dataset is built, not at the first iteration inside a worker).
+
+        With ``on_invalid='skip'`` outside ``test_mode``, some missing files are a logged count
+        (:meth:`prepare_data` skips each when it is drawn, counted); all of them missing still raises.
+
+        Raises:
+            FileNotFoundError: naming the first missing file and how many of how many are missing.
+        """
+        if not self._loads_images():
+            return
+        missing = [d['img_path'] for d in self.data_list if d.get('img_path') and not os.path.isfile(d['img_path'])]
+        skipping = not self.test_mode and getattr(self, 'on_invalid', 'raise') == 'skip'
+        if missing and skipping and len(missing) < len(self.data_list):
+            log(f"{self._filter_source()}: {len(missing)} of {len(self.data_list)} image files do not exist, "
+                f"the first: {missing[0]}; on_invalid='skip' skips each when it is drawn", logging.WARNING)
+        elif missing:
+            raise FileNotFoundError(
+                f'{self._filter_source()}: {len(missing)} of {len(self.data_list)} image files do not exist, '
+                f'the first: {missing[0]} (check data_root and data_prefix, the image folder)')
+
+    def full_init(self) -> None:
+        """mmengine's ``full_init`` (load, filter, subset, serialize); the image files are checked
+        (:meth:`check_image_files`) on the final item list, before serializing."""
+        if self._fully_initialized:
+            return
+        super().full_init()
+        if not self.serialize_data:
+            self.check_image_files()
+
     def _serialize_data(self) -> Tuple[Any, Any]:
         """mmengine's serialization, with a ValueError naming the file when there is no item
         (mmengine's own error there names nothing)."""
         if not self.data_list:
             raise ValueError(f'{self._filter_source()}: no {self.filter_item_name} (the file has none, or '
                              'the selection of classes or images, filter_cfg or indices removed them all)')
+        self.check_image_files()
         return super()._serialize_data()
 
     # ------------------------------------------------------------------- samples

@@ -20,7 +20,7 @@ import math
 import os
 import shutil
 import tempfile
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -78,6 +78,7 @@ def build_atomically(root: str, params: dict, write: Callable[[str], None], what
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f'.{os.path.basename(root)}.tmp-', dir=parent)
     try:
+        log(f'generating {what} into {root} (first use only)')
         write(tmp)
         with open(os.path.join(tmp, MARKER), 'w') as f:
             json.dump(params, f)
@@ -93,6 +94,13 @@ def build_atomically(root: str, params: dict, write: Callable[[str], None], what
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def image_progress(num_images: int, split: str) -> Iterator[int]:
+    """``range(num_images)`` with a tqdm progress bar (``<split> images``) on the terminal
+    (none when stderr is not a terminal: logs and tests stay clean)."""
+    from tqdm import tqdm
+    return iter(tqdm(range(num_images), desc=f'{split} images', unit='img', disable=None, leave=False))
 
 
 # ------------------------------------------------------------------- drawing

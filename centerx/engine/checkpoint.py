@@ -16,6 +16,7 @@ truncated or corrupted file is refused on loading (:class:`CheckpointCorruptErro
 """
 from __future__ import annotations
 
+import logging
 import os
 import os.path as osp
 import pickle
@@ -188,10 +189,23 @@ def install_atomic_writes() -> None:
 
 
 def install_safe_loader() -> None:
-    """Make mmengine's local-path checkpoint loader use :func:`load_checkpoint_file`."""
-    from mmengine.runner.checkpoint import CheckpointLoader
+    """Make mmengine's local-path checkpoint loader use :func:`load_checkpoint_file`.
 
-    def _load_local(filename: str, map_location: Any = None) -> Any:
+    mmengine announces every load with ``Loads checkpoint by <backend> backend from path: ...``,
+    printed bare (no logger) when the Runner loads; that line goes to the current logger instead
+    (so the tools' terminal filter can drop it and the log file keeps it,
+    :mod:`centerx.engine.terminal_noise`).
+    """
+    import mmengine.runner.checkpoint as mm_checkpoint
+    from mmengine.logging import print_log
+
+    def load_from_local_path(filename: str, map_location: Any = None) -> Any:
         return load_checkpoint_file(filename, map_location=map_location)
 
-    CheckpointLoader.register_scheme(prefixes='', loader=_load_local, force=True)
+    def print_log_to_current(msg: Any, logger: Any = None, level: int = logging.INFO) -> None:
+        if logger is None and str(msg).startswith('Loads checkpoint by '):
+            logger = 'current'
+        print_log(msg, logger=logger, level=level)
+
+    mm_checkpoint.CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_path, force=True)
+    mm_checkpoint.print_log = print_log_to_current

@@ -7,7 +7,8 @@ shape error in the middle of training:
 - the dataset's class names (``metainfo['classes']``) must be the model's ``classes``, in
   the same order (the label indices the dataset writes are the model's indices);
 - every field a head's tasks require must be provided by the dataset (by at least one of
-  its sources, for a dataset that mixes several);
+  its sources, for a dataset that mixes several); a validation or test dataset may serve only
+  some heads (a test config holding one source of a multi-source model), which is logged;
 - every metric's prediction field (its ``prediction_field`` class attribute, see
   :mod:`centerx.evaluation.predictions`) must be provided by a task of some head
   (``Task.provides``), so that ``CocoBboxMetric`` on a model without a box task stops the
@@ -23,6 +24,7 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Sequence, Set
 
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 
 from centerx.evaluation.predictions import prediction_field_of
 from centerx.registry import HOOKS
@@ -65,17 +67,31 @@ def check_classes(model_classes: Sequence[str], dataset_classes: Sequence[str], 
                      'the dataset classes (or select the dataset classes with metainfo=dict(classes=...)).')
 
 
-def check_fields(heads: Iterable, provided: Set[str], dataset_name: str, where: str) -> None:
-    """Raise when a head's task requires a field that the dataset never provides."""
+def check_fields(heads: Iterable, provided: Set[str], dataset_name: str, where: str, every_head: bool = True) -> List[str]:
+    """Raise when a head's task requires a field that the dataset never provides.
+
+    Args:
+        every_head: every head must be served (training). False (validation, testing): a
+            dataset that serves only some heads is accepted, e.g. a test config holding one
+            source of a multi-source model; it raises only when no head is served.
+
+    Returns:
+        the names of the heads the dataset does not serve (empty with ``every_head``).
+    """
     problems: List[str] = []
+    unserved: List[str] = []
+    heads = list(heads)
     for head in heads:
         for task in head.tasks.values():
             missing = [f for f in task.requires if f not in provided]
             if missing:
                 problems.append(f'head {head.name!r} task {type(task).__name__} ({task.name!r}) needs {missing}')
-    if problems:
+                if head.name not in unserved:
+                    unserved.append(head.name)
+    if problems and (every_head or len(unserved) == len(heads)):
         raise ValueError(f'{where}: {dataset_name} provides the annotation fields {sorted(provided)}, but '
                          + '; '.join(problems) + '. Use a dataset that annotates them, or remove the task.')
+    return unserved
 
 
 def provided_fields(heads: Iterable) -> Dict[str, List[str]]:
@@ -172,7 +188,11 @@ class DataModelCheckHook(Hook):
                 check_classes(model.classes, classes, where)
             provided = dataset_fields(dataset)
             if provided:
-                check_fields(heads, provided, type(dataset).__name__, where)
+                unserved = check_fields(heads, provided, type(dataset).__name__, where, every_head=phase == 'train')
+                if unserved:
+                    print_log(f'{where}: heads {unserved} have no ground truth in this dataset (it provides '
+                              f'{sorted(provided)}); they predict, and only metrics of the other heads\' '
+                              'fields can score', logger='current')
         if phase != 'train':
             check_metric_fields(heads, getattr(runner, f'{phase}_evaluator', None), f'{phase}_evaluator')
 

@@ -8,11 +8,14 @@ from typing import Iterator, Optional, Sequence
 
 import torch
 from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from .checkpoint import TRUST_ENV
 from .consistency import DataModelCheckHook
 from .non_finite import GUARDED_VERSION
+from .schedule_length import follow_max_iters
+from .terminal_noise import quiet_terminal
 
 
 def parse_cfg_options(options: Sequence[str]) -> dict:
@@ -64,12 +67,21 @@ def distributed_teardown() -> Iterator[None]:
 
 def load_config(path: str, cfg_options: Sequence[str] = (), work_dir: Optional[str] = None,
                 launcher: str = 'none', amp: bool = False, trust_checkpoint: bool = False) -> Config:
-    """Read a config and apply the command-line options the way mmdet's tools do."""
+    """Read a config and apply the command-line options the way mmdet's tools do.
+
+    A ``train_cfg.max_iters`` changed by the options rescales the iteration-based lr schedule
+    (:func:`~centerx.engine.schedule_length.follow_max_iters`) unless they set ``param_scheduler``.
+    """
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file {path} does not exist')
     cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(parse_cfg_options(cfg_options))
+    old_max_iters = (cfg.get('train_cfg') or {}).get('max_iters')
+    options = parse_cfg_options(cfg_options)
+    if options:
+        cfg.merge_from_dict(options)
+    note = follow_max_iters(cfg, old_max_iters, any(k.split('.')[0] == 'param_scheduler' for k in options))
+    if note:
+        print_log(note, logger='current')
     cfg.setdefault('default_scope', 'centerx')
     if work_dir is not None:
         cfg.work_dir = work_dir
@@ -98,13 +110,39 @@ def load_config(path: str, cfg_options: Sequence[str] = (), work_dir: Optional[s
     return cfg
 
 
+def require_checkpoint(path: Optional[str], what: str) -> None:
+    """Fail before the runner is built (which takes seconds to minutes) when a checkpoint to load
+    does not exist.
+
+    Args:
+        path: the checkpoint path (None: nothing to load).
+        what: where the path came from, for the message (``'--resume'``, ``'load_from'`` ...).
+
+    Raises:
+        FileNotFoundError: naming the path and where it came from.
+    """
+    if path and not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint {path} ({what}) does not exist')
+
+
+class QuietStartRunner(Runner):
+    """mmengine's Runner whose terminal leaves out the start-up noise (environment, config dump,
+    hook table, checkpoint-backend lines, deprecations: :mod:`centerx.engine.terminal_noise`);
+    the run's log file keeps all of it and the config is written to the work dir as before."""
+
+    def build_logger(self, log_level='INFO', log_file=None, **kwargs):
+        logger = super().build_logger(log_level=log_level, log_file=log_file, **kwargs)
+        quiet_terminal(logger)
+        return logger
+
+
 def build_runner(cfg: Config) -> Runner:
-    """Build the mmengine Runner (``runner_type`` in the config selects a custom one) with the
-    :class:`DataModelCheckHook` that checks the model against the data before each run."""
+    """Build the Runner (:class:`QuietStartRunner`; ``runner_type`` in the config selects another)
+    with the :class:`DataModelCheckHook` that checks the model against the data before each run."""
     if 'runner_type' in cfg:
         from mmengine.registry import RUNNERS
         runner = RUNNERS.build(cfg)
     else:
-        runner = Runner.from_cfg(cfg)
+        runner = QuietStartRunner.from_cfg(cfg)
     runner.register_hook(DataModelCheckHook(), priority='VERY_HIGH')
     return runner

@@ -12,6 +12,7 @@ from mmengine.runner import EpochBasedTrainLoop
 from centerx.registry import HOOKS
 
 from .run_summary import format_duration, format_summary
+from .start_header import count_parameters, describe_dataset, format_header
 
 #: Until a validation has been timed, one validation batch is guessed to cost this fraction of
 #: a training iteration on a batch of the same size (a forward pass, decoding, the metric).
@@ -58,13 +59,19 @@ class ProgressHook(Hook):
         at_iters: iterations of this run after which a progress line is printed.
         good_values: ``{metric key: target}`` (higher is better), e.g.
             ``{'coco/bbox_mAP': 0.45}``; the summary says whether each target was reached.
+        expected: what a run of the config takes and reaches on a reference machine, e.g.
+            ``'~10-15 min on 2 CPU cores, dota/mAP ~0.65-0.71'``, printed in the header.
+        header: print the start header (:func:`~centerx.engine.start_header.format_header`:
+            config, work dir, model size, data size, iterations, expected time) before training.
     """
 
     priority = 'LOW'
 
     def __init__(self, at_iters: Sequence[int] = (1, 5, 10),
-                 good_values: Optional[Mapping[str, float]] = None) -> None:
+                 good_values: Optional[Mapping[str, float]] = None, expected: Optional[str] = None,
+                 header: bool = True) -> None:
         self.at_iters = {int(i) for i in at_iters}
+        self.expected, self.header = expected, bool(header)
         self.good_values: Dict[str, float] = {str(k): float(v) for k, v in (good_values or {}).items()}
         self._start = self._after_first = self._val_start = 0.0
         self._run_iters = 0
@@ -77,6 +84,20 @@ class ProgressHook(Hook):
         self._start = time.perf_counter()
         self._run_iters = 0
         self._val_times, self._metrics, self._metrics_iter = [], None, None
+        if self.header and is_main_process():
+            print_log(self._header(runner), logger='current')
+
+    def _header(self, runner) -> str:
+        model = getattr(runner.model, 'module', runner.model)
+        val_loop = runner.val_loop
+        loader = runner.train_dataloader
+        return format_header(
+            config=getattr(runner.cfg, 'filename', None), work_dir=runner.work_dir, log_dir=runner.log_dir,
+            parameters=count_parameters(model), train_data=describe_dataset(loader),
+            batch_size=getattr(loader, 'batch_size', None),
+            val_data=describe_dataset(val_loop.dataloader) if val_loop is not None else None,
+            max_iters=runner.max_iters, start_iter=runner.iter,
+            val_interval=getattr(runner.train_loop, 'val_interval', None), expected=self.expected)
 
     def before_val(self, runner) -> None:
         self._val_start = time.perf_counter()

@@ -1,6 +1,7 @@
 """The CenterNet detector: backbone -> neck -> any number of center heads with their tasks."""
 from __future__ import annotations
 
+import inspect
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -15,10 +16,15 @@ from centerx.registry import MODELS, TASKS
 from centerx.structures import DetSample
 from centerx.task import DecodeContext, Grid, concat_instances
 from centerx.tta import ScaledView, parse_merge, parse_scales, scaled_view
+from centerx.utils import check_known_keys
 
 from .center_head import CenterHead
 from .fused_branches import run_fused
 from .loss_groups import GroupLosses, LossGroup, log_names
+
+#: keys of a head's config: ``name``, ``classes``, ``tasks``, ``kernel`` and CenterHead's own options
+HEAD_KEYS = ('name', 'classes', 'tasks', 'kernel',
+             *(p for p in inspect.signature(CenterHead).parameters if p not in ('self', 'in_channels')))
 
 
 def build_task(cfg: Union[dict, nn.Module]) -> nn.Module:
@@ -79,6 +85,7 @@ class CenterNet(BaseModel):
         neck.setdefault('in_channels', tuple(self.backbone.out_channels))
         self.neck = MODELS.build(neck)
         self.test_cfg = dict(topk=100, score_thr=0.0, pool_size=3, flip=False)
+        check_known_keys(test_cfg or {}, (*self.test_cfg, 'scales', 'tta_merge'), 'model.test_cfg')
         self.test_cfg.update(test_cfg or {})
         self.heads = nn.ModuleDict()
         for i, head_cfg in enumerate(heads):
@@ -91,6 +98,7 @@ class CenterNet(BaseModel):
             if missing:
                 raise ValueError(f'head {name!r} names classes {missing} that are not among the '
                                  f'model classes {list(self.classes)}')
+            check_known_keys(head_cfg, HEAD_KEYS, f'model.heads[{i}] ({name!r})')
             tasks = [build_task(t) for t in head_cfg.pop('tasks')]
             kernel = build_kernel(head_cfg.pop('kernel', None))
             self.heads[name] = CenterHead(name=name, in_channels=self.neck.out_channels,
@@ -199,11 +207,25 @@ class CenterNet(BaseModel):
         """Peaks and task attributes per head, batched and traceable (with ``export``, each task's
         :meth:`~centerx.task.Task.export_decode` runs instead of its ``decode``).
 
+        Args:
+            outputs: ``{head: {'heatmap': (B, C, H, W) logits, <task>: {map: (B, ch, H, W)}}}`` of
+                any subset of the heads (a head left out is not decoded).
+            ctx: the batch's :class:`~centerx.task.DecodeContext`.
+
         Returns:
-            ``{head: {'scores': (B, K), 'labels': (B, K) dataset labels, <field>: (B, K, ...)}}``.
+            ``{head: {'scores': (B, K), 'labels': (B, K) dataset labels, <field>: (B, K, ...)}}``
+            for the heads in ``outputs``.
+
+        Raises:
+            KeyError: ``outputs`` names a head the model does not have.
         """
+        unknown = [name for name in outputs if name not in self.heads]
+        if unknown:
+            raise KeyError(f'outputs of unknown heads {unknown}; the model has heads {list(self.heads)}')
         results = {}
         for name, head in self.heads.items():
+            if name not in outputs:
+                continue
             out = outputs[name]
             peaks = extract_peaks(torch.sigmoid(out['heatmap']), self.test_cfg['topk'], self.test_cfg['pool_size'])
             fields = {'scores': peaks.scores, 'labels': self.head_to_dataset(name)[peaks.labels]}

@@ -338,6 +338,11 @@ class Task(nn.Module):
         ``task_metas`` a task reads)."""
         return {}
 
+    def example_metainfo(self) -> Dict[str, Any]:
+        """Dataset metainfo the examples travel with through the data pipeline (e.g. the
+        left/right pairs an annotation kind swaps under a mirror); default none."""
+        return {}
+
     def roundtrip_error(self, decoded: Dict[str, Tensor], gt: InstanceData) -> Tensor:
         """Per-object error of decoded fields against the ground truth they were encoded from.
 

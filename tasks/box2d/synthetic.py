@@ -45,7 +45,7 @@ import cv2
 import numpy as np
 
 from centerx.data.coco_format import coco_layout_paths
-from centerx.data.generated import SHIFT, build_atomically, fixed_point, generator_cli, textured_background
+from centerx.data.generated import SHIFT, build_atomically, fixed_point, generator_cli, image_progress, textured_background
 
 SHAPES: Tuple[str, ...] = ('circle', 'rectangle', 'triangle', 'ellipse', 'star')
 FORMAT_VERSION = 1
@@ -165,7 +165,7 @@ def _write_split(out_dir: str, split: str, split_code: int, num_images: int, par
     os.makedirs(img_dir, exist_ok=True)
     classes = params['classes']
     images, annotations = [], []
-    for i in range(num_images):
+    for i in image_progress(num_images, split):
         rng = np.random.default_rng(np.random.SeedSequence([params['seed'], split_code, i]))
         empty = params['empty_every'] > 0 and i % params['empty_every'] == 1
         n = 0 if empty else int(rng.integers(1, params['max_objects'] + 1))

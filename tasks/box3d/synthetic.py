@@ -53,7 +53,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from centerx.data.generated import build_atomically, generator_cli
+from centerx.data.generated import build_atomically, generator_cli, image_progress
 
 from .mono3d_dataset import CENTERX_FORMAT
 from .nuscenes_names import NUSCENES_ATTRIBUTES, NUSCENES_CLASSES
@@ -87,7 +87,7 @@ def _write_split(out_dir: str, split: str, split_code: int, num_images: int, par
     cam2ego = np.eye(4)
     cam2ego[:3, :3], cam2ego[:3, 3] = CAM2EGO_ROTATION, CAM2EGO_TRANSLATION
     images, annotations = [], []
-    for i in range(num_images):
+    for i in image_progress(num_images, split):
         rng = np.random.default_rng(np.random.SeedSequence([params['seed'], split_code, i]))
         empty = params['empty_every'] > 0 and i % params['empty_every'] == 1
         n = 0 if empty else int(rng.integers(1, params['max_objects'] + 1))

@@ -57,7 +57,7 @@ import cv2
 import numpy as np
 
 from centerx.data.coco_format import coco_layout_paths
-from centerx.data.generated import SHIFT, build_atomically, fixed_point, generator_cli, textured_background
+from centerx.data.generated import SHIFT, build_atomically, fixed_point, generator_cli, image_progress, textured_background
 from centerx_tasks.keypoints.coco_meta import COCO_KEYPOINT_NAMES, COCO_PERSON_CATEGORY, COCO_SKELETON
 
 FORMAT_VERSION = 1
@@ -287,7 +287,7 @@ def _write_split(out_dir: str, split: str, num_images: int, params: dict) -> Non
     img_dir = os.path.join(out_dir, split)
     os.makedirs(img_dir, exist_ok=True)
     images, annotations = [], []
-    for i in range(num_images):
+    for i in image_progress(num_images, split):
         img, persons = render_sample(split, i, params['seed'], tuple(params['image_size']),
                                      params['max_persons'], params['empty_every'])
         file_name = f'{i + 1:06d}.png'

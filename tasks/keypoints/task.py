@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from typing import Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 from mmengine.structures import InstanceData
@@ -289,6 +289,10 @@ class KeypointTask(Task):
         xs = index - ys * W
         xy = torch.stack([xs.to(off.dtype) + off[:, 0], ys.to(off.dtype) + off[:, 1]], dim=-1)
         return scores, xy
+
+    def example_metainfo(self) -> Dict[str, Any]:
+        """The task's own ``flip_pairs``, which the keypoint annotation kind swaps under a mirror."""
+        return {} if self.flip_pairs is None else {'flip_pairs': self.flip_pairs}
 
     def example_gt(self, num: int, image_shape, generator: torch.Generator) -> Dict[str, Tensor]:
         """Persons side by side (one column of the image each), every keypoint labeled, inside its

@@ -54,7 +54,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from centerx.data.generated import SHIFT, build_atomically, fixed_point, generator_cli
+from centerx.data.generated import SHIFT, build_atomically, fixed_point, generator_cli, image_progress
 
 SYNTHETIC_CLASSES: Tuple[str, ...] = ('plane', 'ship', 'small-vehicle', 'large-vehicle')
 """Object kinds (all DOTA v1.0 class names); label index = position in ``classes``."""
@@ -430,7 +430,7 @@ def _write_split(out_dir: str, split: str, num_images: int, params: dict) -> Non
     ann_dir = os.path.join(out_dir, split, 'labelTxt')
     os.makedirs(img_dir)
     os.makedirs(ann_dir)
-    for i in range(num_images):
+    for i in image_progress(num_images, split):
         img, objects = render_sample(split, i, params['seed'], tuple(params['image_size']),
                                      params['classes'], params['empty_every'], params.get('zoom', 1.0),
                                      tuple(params.get('plane_span', (0.8, 1.1))))

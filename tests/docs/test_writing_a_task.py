@@ -110,6 +110,12 @@ def test_train_tool_runs_the_plugin_config(tmp_path):
 
 
 # --------------------------------------------------------------------------- 2. in process
+def test_the_test_kit_passes_the_plugin(plugin):
+    """The tutorial's three-line use of centerx.testing (every check, behind Box2DTask)."""
+    from centerx.testing import check_task
+    check_task('CircleTask', behind=('Box2DTask',), classes=CLASSES)
+
+
 def test_plugin_registers_everything(plugin):
     assert TASKS.get('CircleTask') is plugin.CircleTask
     assert DATASETS.get('CircleDataset') is plugin.CircleDataset

@@ -31,9 +31,29 @@ def run_tool(args, cwd: Path, timeout: int = 300, extra_env=None) -> subprocess.
 def trained(tmp_path_factory):
     """One 30-iteration training of the tiny config (checkpoints every 5 iterations)."""
     cwd = tmp_path_factory.mktemp('train')
-    run_tool([str(REPO / 'tools' / 'train.py'), str(TINY), '--work-dir', 'run_a',
-              '--cfg-options', 'train_cfg.max_iters=30', 'train_cfg.val_interval=30'], cwd)
+    proc = run_tool([str(REPO / 'tools' / 'train.py'), str(TINY), '--work-dir', 'run_a',
+                     '--cfg-options', 'train_cfg.max_iters=30', 'train_cfg.val_interval=30'], cwd)
+    (cwd / 'run_a.terminal').write_text(proc.stdout + proc.stderr)
     return cwd
+
+
+@pytest.mark.slow
+def test_the_start_is_quiet_and_informative(trained):
+    """One short header on the terminal; the config dump, environment and hook table only in the log
+    file; no FileClient / HardDiskBackend deprecation warnings anywhere."""
+    terminal = (trained / 'run_a.terminal').read_text()
+    log_file = next((trained / 'run_a').glob('*/*.log')).read_text()
+    for noise in ('Config:', 'System environment', 'Hooks will be executed', 'SyncBatchNorm'):
+        assert noise not in terminal, noise
+        assert noise in log_file, noise
+    for deprecation in ('"FileClient"', '"HardDiskBackend"'):
+        assert deprecation not in terminal + log_file
+    header = re.search(r'training \S*box2d_tiny.py -> \S*run_a \(full config: \S*run_a/box2d_tiny.py; log: .*\.log\)\n'
+                       r'model: [\d.]+ k parameters \| data: 16 images to train on \(batch 4\), 8 images to validate on\n'
+                       r'30 iterations, a validation every 30 \| expected', terminal)
+    assert header, terminal[:3000]
+    assert (trained / 'run_a' / 'box2d_tiny.py').is_file()
+    assert len(terminal.splitlines()) < 80, f'{len(terminal.splitlines())} lines'
 
 
 @pytest.mark.slow

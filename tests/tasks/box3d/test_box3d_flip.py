@@ -2,6 +2,7 @@
 decoding back to the original camera frame."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,7 @@ from centerx_tasks.box3d.camera import box3d_corners, mirror_boxes3d_np
 from centerx_tasks.box3d.camera_meta import input_cam2img
 from centerx_tasks.box3d.info_dataset import NuScenesInfoDataset
 
-REPO = Path(__file__).resolve().parents[3]
-DEMO = REPO / '..' / 'shared' / 'fixtures' / 'nuscenes' / 'demo'
+DEMO = Path(os.environ['CENTERX_FIXTURES']) / 'nuscenes' / 'demo'
 PKL = DEMO / 'n015-2018-07-24-11-22-45+0800.pkl'
 
 

@@ -11,6 +11,7 @@ extraction, lifting and the mapping back must all be lossless.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Dict
 
@@ -27,8 +28,7 @@ from centerx_tasks.box3d.camera_meta import input_cam2img
 from centerx_tasks.box3d.class_stats import NUSCENES_ATTRIBUTES
 from centerx_tasks.box3d.info_dataset import NuScenesInfoDataset
 
-REPO = Path(__file__).resolve().parents[3]
-DEMO = REPO / '..' / 'shared' / 'fixtures' / 'nuscenes' / 'demo'
+DEMO = Path(os.environ['CENTERX_FIXTURES']) / 'nuscenes' / 'demo'
 PKL = DEMO / 'n015-2018-07-24-11-22-45+0800.pkl'
 INPUT_SIZE = (800, 448)
 # What the decoder achieves on this keyframe (float32 maps, objects up to ~60 m away), measured:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,7 @@ from centerx_tasks.box3d.camera_meta import CameraMeta
 from centerx_tasks.box3d.class_stats import INFO_CLASSES
 from centerx_tasks.box3d.info_dataset import NUSCENES_CAMERAS, NuScenesInfoDataset
 
-REPO = Path(__file__).resolve().parents[3]
-DEMO = REPO / '..' / 'shared' / 'fixtures' / 'nuscenes' / 'demo'
+DEMO = Path(os.environ['CENTERX_FIXTURES']) / 'nuscenes' / 'demo'
 PKL = DEMO / 'n015-2018-07-24-11-22-45+0800.pkl'
 COUNTS = {'CAM_FRONT': 47, 'CAM_FRONT_RIGHT': 18, 'CAM_BACK': 10, 'CAM_BACK_RIGHT': 5, 'CAM_FRONT_LEFT': 2,
           'CAM_BACK_LEFT': 2}

@@ -19,8 +19,7 @@ from centerx_tasks.box3d.camera_meta import CameraMeta
 from centerx_tasks.box3d.mono3d_dataset import NUSCENES_ATTRIBUTES, NUSCENES_CLASSES, NuScenesMono3DDataset
 from centerx_tasks.box3d.mono3d_geometry import box3d_corners, corners_enclosing_boxes, pose_matrix, project_points
 
-REPO = Path(__file__).resolve().parents[3]
-FIXTURES = REPO / '..' / 'shared' / 'fixtures' / 'nuscenes'
+FIXTURES = Path(os.environ['CENTERX_FIXTURES']) / 'nuscenes'
 COCO_DIR = FIXTURES / 'mono3d_coco'
 COCO_JSON = COCO_DIR / 'nus_infos_mono3d.coco.json'
 PICKLE = FIXTURES / 'demo' / 'n015-2018-07-24-11-22-45+0800.pkl'
@@ -226,6 +225,9 @@ def test_missing_file_and_bad_arguments(tmp_path) -> None:
         NuScenesMono3DDataset(ann_file=str(tmp_path / 'none.json'))
     with pytest.raises(ValueError, match='bbox_cam3d_layout'):
         NuScenesMono3DDataset(ann_file=str(tmp_path / 'none.json'), bbox_cam3d_layout='kitti')
+
+
+def test_classes_outside_nuscenes_refused(coco_json) -> None:
     with pytest.raises(ValueError, match='nuScenes detection classes'):
         NuScenesMono3DDataset(ann_file=str(COCO_JSON), metainfo=dict(classes=('person',)))
 

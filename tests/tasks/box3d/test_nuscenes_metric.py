@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -21,8 +22,7 @@ from centerx_tasks.box3d.nuscenes_metric import NuScenesMetric
 from centerx_tasks.box3d.nuscenes_results import (MMDET3D_NUSCENES_CLASSES, NUSCENES_ATTRIBUTES, NUSCENES_CLASSES,
                                           camera_ego2global, global_to_camera_boxes)
 
-REPO = Path(__file__).resolve().parents[3]
-FIXTURE = REPO / '..' / 'shared' / 'fixtures' / 'nuscenes' / 'demo' / 'n015-2018-07-24-11-22-45+0800.pkl'
+FIXTURE = Path(os.environ['CENTERX_FIXTURES']) / 'nuscenes' / 'demo' / 'n015-2018-07-24-11-22-45+0800.pkl'
 
 # camera x -> ego -y, camera y -> ego -z, camera z -> ego x: a level camera looking along ego x
 CAM_AXES = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])

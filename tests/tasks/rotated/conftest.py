@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]  # tests/tasks/rotated/conftest.py -> repo root
 
-# The shared fixtures live beside the repository: <repo>/../shared/fixtures.
-FIXTURES = REPO / ".." / "shared" / "fixtures"
+# The shared fixtures: <repo>/../shared/fixtures unless CENTERX_FIXTURES says (tests/conftest.py).
+FIXTURES = Path(os.environ["CENTERX_FIXTURES"])
 DOTA = FIXTURES / "dota"
 
 

@@ -40,7 +40,7 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
-from centerx.data.generated import MARKER, build_atomically, generator_cli, textured_background  # noqa: F401  (MARKER)
+from centerx.data.generated import MARKER, build_atomically, generator_cli, image_progress, textured_background  # noqa: F401  (MARKER)
 
 CLASSES: Tuple[str, ...] = ('red', 'green', 'blue')
 HUES: Dict[str, float] = {'red': 0.0, 'green': 1.0 / 3.0, 'blue': 2.0 / 3.0}
@@ -96,7 +96,7 @@ def _write_split(out_dir: str, split: str, split_code: int, num_images: int, par
     os.makedirs(os.path.join(out_dir, split), exist_ok=True)
     classes = params['classes']
     images = []
-    for i in range(num_images):
+    for i in image_progress(num_images, split):
         rng = np.random.default_rng(np.random.SeedSequence([params['seed'], split_code, i]))
         empty = params['empty_every'] > 0 and i % params['empty_every'] == 1
         n = 0 if empty else int(rng.integers(1, params['max_objects'] + 1))
