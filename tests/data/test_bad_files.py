@@ -125,14 +125,21 @@ def test_bad_images_are_counted_skips_under_on_invalid_skip(tmp_path, monkeypatc
         item = ds[idx]
         assert item['img'].shape == (24, 32, 3) and item['img_id'] == 1
     assert ds.num_skipped_images >= 3  # each bad item once, plus bad items drawn as replacements
-    logged = '\n'.join(messages)
-    assert len(messages) == ds.num_skipped_images
+    assert any('1 of 4 image files do not exist' in m for m in messages)  # counted at build, kept
+    skips = [m for m in messages if 'skipped so far' in m]
+    logged = '\n'.join(skips)
+    assert len(skips) == ds.num_skipped_images
     assert 'cut.jpg' in logged and 'gone.jpg' in logged and 'junk.png' in logged and 'skipped so far' in logged
 
 
 def test_bad_images_raise_naming_the_file_under_raise_and_in_test_mode(tmp_path) -> None:
     for kwargs in (dict(), dict(on_invalid='skip', test_mode=True)):
+        with pytest.raises(FileNotFoundError, match=r'1 of 4 image files do not exist, the first: .*gone\.jpg'):
+            bad_image_dataset(tmp_path, **kwargs)  # a missing file fails the build
+        gone = tmp_path / 'img' / 'gone.jpg'
+        write_image(gone)
         ds = bad_image_dataset(tmp_path, **kwargs)
+        gone.unlink()  # removed after the build: the load names it
         with pytest.raises(ValueError, match='truncated JPEG') as err:
             ds[1]
         assert str(tmp_path / 'img' / 'cut.jpg') in str(err.value)
