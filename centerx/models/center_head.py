@@ -276,12 +276,13 @@ class CenterHead(nn.Module):
         """
         centers = self.place_centers(gt, grid)
         if self.class_agnostic is not None:  # its center and class losses read the dense target
+            annotated = self.annotated_classes(gt, grid).to(outputs['heatmap'].device)  # (B, C)
+            partial = not bool(annotated.all())
+            if partial and len(centers.labels):  # no peak, no regression on an unannotated channel
+                centers.valid = centers.valid & annotated[centers.batch_idx, centers.labels]
             heat, ignore = self.render(centers, grid)
-            annotated = self.annotated_classes(gt, grid).to(heat.device)  # (B, C)
-            if not bool(annotated.all()):
+            if partial:
                 ignore = ignore | ~annotated[:, :, None, None].expand_as(ignore)
-                if len(centers.labels):
-                    centers.valid = centers.valid & annotated[centers.batch_idx, centers.labels]
             parts = self.class_agnostic.loss(outputs, heat, ignore, annotated, self.focal_alpha, self.focal_beta)
             terms = {'heatmap': self.loss_heatmap_weight * parts['center'], 'classes': parts['classes']}
         else:

@@ -55,8 +55,15 @@ class DynamicWeightAverage(nn.Module):
 
     @torch.no_grad()
     def observe(self, totals: Tensor) -> None:
-        """Add one training step's (G,) group losses; at the end of a period, update the weights."""
-        self.sums += totals.to(self.sums)
+        """Add one training step's (G,) group losses; at the end of a period, update the weights.
+
+        A step with a non-finite group loss is not counted (the step itself is the non-finite
+        guard's to stop or skip: centerx.engine.non_finite); the weights stay as they are.
+        """
+        totals = totals.to(self.sums)
+        if not bool(torch.isfinite(totals).all()):
+            return
+        self.sums += totals
         self.count += 1
         if int(self.count) < self.period:
             return

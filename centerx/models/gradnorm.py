@@ -89,7 +89,8 @@ class GradNormLossBalancing(nn.Module):
         regularizers: Dict[LossGroup, Tensor] = {g: 0 * w for g, w in zip(self.groups, weights)}
         measure = (self.training and shared is not None and shared.requires_grad and torch.is_grad_enabled())
         active = [i for i, L in enumerate(totals)
-                  if measure and isinstance(L, Tensor) and L.requires_grad and float(L.detach()) != 0]
+                  if measure and isinstance(L, Tensor) and L.requires_grad
+                  and bool(torch.isfinite(L.detach())) and float(L.detach()) != 0]  # L_i(0) only from a finite loss
         norms: Dict[int, Tensor] = {}
         for i in active:
             grad = torch.autograd.grad(totals[i], shared, retain_graph=True, allow_unused=True)[0]

@@ -102,6 +102,9 @@ class KeypointTask(Task):
         if self.flip_pairs is not None:
             flip_permutation(self.num_keypoints, self.flip_pairs)  # validate early
         self.kernel = build_kernel(kernel)
+        if self.kernel(torch.ones(1, 2)).profile is not None:  # targets carry a Gaussian's inv_cov only
+            raise ValueError(f'KeypointTask: the keypoint heatmap kernel must be a Gaussian, got '
+                             f'{type(self.kernel).__name__} (a non-Gaussian profile); use e.g. CornerNetGaussian')
         self.hm_threshold = float(hm_threshold)
         self.snap_to_heatmap = bool(snap_to_heatmap)
         self.heatmap_topk = int(heatmap_topk)

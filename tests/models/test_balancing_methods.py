@@ -128,3 +128,19 @@ def test_gradnorm_under_ddp_without_find_unused_parameters(tmp_path):
         assert all(w.grad is not None for w in model.loss_balancing.task_weights.values())
     finally:
         dist.destroy_process_group()
+
+
+def test_a_non_finite_step_neither_blanks_dwa_nor_becomes_gradnorms_initial_loss():
+    dwa = DynamicWeightAverage([A, B], temperature=2.0, period=1)
+    dwa.train()
+    for a, b in [(4, 2), (float('nan'), 2), (float('inf'), 2), (2, 2)]:
+        out = dwa(grouped(a, b))
+    assert all(torch.isfinite(w) for w in out.weights.values())
+    assert int(dwa.count) == 0 and torch.isfinite(dwa.last_means).all()
+    gn = GradNormLossBalancing([A, B], alpha=1.5)
+    gn.train()
+    feat = torch.ones(4, requires_grad=True)
+    gn({A: {'heatmap': float('inf') * feat[0]}, B: {'size': 1.0 * feat[1]}}, shared=feat)  # e.g. an AMP overflow
+    assert torch.isnan(gn.initial_losses[0]) and gn.initial_losses[1] == 1.0
+    gn(linear_losses(feat, 2.0, 1.0), shared=feat)
+    assert gn.initial_losses.tolist() == [2.0, 1.0]  # the first finite loss is L_i(0)

@@ -301,3 +301,9 @@ def test_flip_permutation_validation() -> None:
             flip_permutation(5, bad)
     with pytest.raises(ValueError, match=r'flip_pairs=\[\]'):
         flip_permutation(5, None)
+
+
+def test_a_non_gaussian_keypoint_kernel_is_refused_at_build() -> None:
+    with pytest.raises(ValueError, match='keypoint heatmap kernel must be a Gaussian, got CenternessKernel'):
+        KeypointTask(num_keypoints=3, kernel=dict(type='CenternessKernel'))
+    KeypointTask(num_keypoints=3, kernel=dict(type='EllipticalGaussian'))  # any Gaussian builds
