@@ -4,7 +4,7 @@
 Hypothesis profiles of the property-based tests (``tests/test_property_*.py``): ``ci`` (the
 default: few examples, so the suite stays fast) and ``thorough`` (many more), selected by the
 environment variable ``CENTERX_HYPOTHESIS_PROFILE``, e.g.
-``CENTERX_HYPOTHESIS_PROFILE=thorough python -m pytest tests/test_property_coco.py``.
+``CENTERX_HYPOTHESIS_PROFILE=thorough python -m pytest tests/tasks/box2d/test_property_coco.py``.
 
 Real-data samples (DOTA, nuScenes) are read from ``$CENTERX_FIXTURES``, by default
 ``<repo>/../shared/fixtures``; every test that needs them skips when they are absent. A fresh

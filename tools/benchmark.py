@@ -162,7 +162,17 @@ def header(args: argparse.Namespace) -> str:
     return (f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}; torch {torch.__version__}, '
             f'{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {args.threads} torch thread(s), '
             f'load average {load} at start, THP_MEM_ALLOC_ENABLE={os.environ.get("THP_MEM_ALLOC_ENABLE", "unset")}; '
-            f'`python tools/benchmark.py{" --quick" if args.quick else ""}`')
+            f'`{command_line(args)}`')
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces this run (every flag that changes what is measured)."""
+    parts = ['python tools/benchmark.py'] + (['--quick'] if args.quick else [])
+    if list(args.only) != list(SECTIONS):
+        parts += ['--only', *args.only]
+    if args.threads != 1:
+        parts += ['--threads', str(args.threads)]
+    return ' '.join(parts)
 
 
 def write_markdown(text: str, path: str = DOC) -> None:
@@ -186,6 +196,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--only', nargs='+', choices=SECTIONS, default=list(SECTIONS), help='sections to run')
     parser.add_argument('--threads', type=int, default=1, help='torch threads of every measurement')
     args = parser.parse_args(argv)
+    if args.markdown and list(args.only) != list(SECTIONS):
+        parser.error('--markdown rewrites the whole table of docs/benchmarks.md: run every section (no --only)')
     args.repeats = 3 if args.quick else 7
     args.encode_batch = 4 if args.quick else 16
     return args

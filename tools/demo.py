@@ -75,10 +75,15 @@ def camera_metas(values: Optional[Sequence[float]]) -> tuple:
     return (CameraMeta(cam2img=matrix),)
 
 
-def find_images(folder: str) -> List[str]:
-    """Image files below ``folder`` (recursively), sorted."""
+def find_images(folder: str, skip: Optional[str] = None) -> List[str]:
+    """Image files below ``folder`` (recursively), sorted; nothing below ``skip`` (the output
+    folder, when it lies inside the input: a second run must not read the first one's drawings)."""
     found = []
+    skip = osp.abspath(skip) if skip else None
     for root, dirs, files in os.walk(folder):
+        if skip is not None and (osp.abspath(root) + os.sep).startswith(skip + os.sep):
+            dirs[:] = []
+            continue
         dirs.sort()
         found += [osp.join(root, f) for f in sorted(files) if osp.splitext(f)[1].lower() in IMAGE_EXTS]
     return found
@@ -161,7 +166,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
     model = init_detector(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options,
                           trust_checkpoint=True if args.trust_checkpoint else None)
     if osp.isdir(args.input):
-        paths = find_images(args.input)
+        paths = find_images(args.input, skip=args.out_dir)
         if not paths:
             raise SystemExit(f'no image ({", ".join(IMAGE_EXTS)}) below {args.input}')
         written = run_images(model, paths, args.input, args, metas)

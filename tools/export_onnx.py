@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import os.path as osp
 import sys
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
@@ -86,6 +87,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if result.missing_keys or result.unexpected_keys:
         raise SystemExit(f'{args.checkpoint} does not fit the model of {args.config}: missing keys '
                          f'{result.missing_keys[:5]}, unexpected keys {result.unexpected_keys[:5]}')
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     exported = export_onnx(model, args.out, input_size, topk=args.topk, batch_size=args.batch_size,
                            dynamic_batch=args.dynamic_batch, normalize=not args.no_normalize, opset=args.opset)
     graph = exported.graph

@@ -48,7 +48,8 @@ def main(argv=None) -> dict:
     cfg.load_from = args.checkpoint
     if args.tta:
         test_cfg = dict(cfg.model.get('test_cfg') or {})
-        test_cfg.setdefault('scales', PAPER_SCALES)
+        if not test_cfg.get('scales'):  # unset or None: the paper's scales
+            test_cfg['scales'] = PAPER_SCALES
         test_cfg['flip'] = True
         cfg.model.test_cfg = test_cfg
         print(f"test-time augmentation: scales {tuple(test_cfg['scales'])}, flip, merge "

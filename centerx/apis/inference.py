@@ -73,7 +73,10 @@ def load_weights(model: nn.Module, checkpoint: str, trust: Optional[bool] = None
     if not isinstance(state, Mapping):
         raise KeyError(f'checkpoint {checkpoint} holds a {type(state).__name__}, not a state dict')
     state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
-    result = model.load_state_dict(state, strict=False)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # tensors of other shapes: torch's message names neither file
+        raise KeyError(f'checkpoint {checkpoint} does not fit the model of the config: {err}') from err
     if result.missing_keys or result.unexpected_keys:
         raise KeyError(f'checkpoint {checkpoint} does not fit the model of the config: '
                        f'{len(result.missing_keys)} missing keys {result.missing_keys[:5]}, '

@@ -45,7 +45,8 @@ class DrawPredictionsHook(Hook):
     :func:`show_path` (the image's path relative to the dataset's ``data_prefix['img']``).
 
     Only the heads an image's source annotates are drawn on it (:func:`drawn_heads`). The output
-    folder gets a ``.gitignore`` of ``*`` (pictures never land in a repository's commits), and
+    folder, when the hook creates it, gets a ``.gitignore`` of ``*`` (pictures never land in a
+    repository's commits; an existing folder is left as it is), and
     the test ends with a line saying how many predictions were drawn and how many were under the
     threshold, with a lower one to try when pictures are blank (:class:`ShowStats`).
     """
@@ -57,9 +58,10 @@ class DrawPredictionsHook(Hook):
 
     def before_test(self, runner) -> None:
         self.stats = ShowStats(self.score_thr)
+        created = not osp.exists(self.out_dir)
         os.makedirs(self.out_dir, exist_ok=True)
         ignore = osp.join(self.out_dir, '.gitignore')
-        if not osp.exists(ignore):
+        if created:  # only a folder it makes: a user's existing folder is left as it is
             with open(ignore, 'w') as f:
                 f.write('# pictures of tools/test.py --show-dir\n*\n')
 

@@ -121,7 +121,7 @@ def require_checkpoint(path: Optional[str], what: str) -> None:
     Raises:
         FileNotFoundError: naming the path and where it came from.
     """
-    if path and not osp.isfile(path):
+    if path and '://' not in str(path) and not osp.isfile(path):  # URLs (http, s3, torchvision://) load remotely
         raise FileNotFoundError(f'checkpoint {path} ({what}) does not exist')
 
 

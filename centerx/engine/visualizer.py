@@ -27,7 +27,7 @@ class CenterXVisualizer(Visualizer):
 
     Raises:
         ImportError: ``tensorboard=True`` without the ``tensorboard`` package (install
-            ``centerx[tensorboard]``).
+            the ``tensorboard`` extra).
     """
 
     def __init__(self, name: str = 'visualizer', vis_backends: Optional[Sequence[dict]] = None,
@@ -36,7 +36,7 @@ class CenterXVisualizer(Visualizer):
         if tensorboard:
             if importlib.util.find_spec('tensorboard') is None:
                 raise ImportError('visualizer.tensorboard=True needs the tensorboard package: '
-                                  "pip install 'centerx[tensorboard]' (or pip install tensorboard)")
+                                  "pip install -e '.[tensorboard]' in the repository (or pip install tensorboard)")
             if not any(b.get('type') == TENSORBOARD_BACKEND for b in backends):
                 backends.append(dict(type=TENSORBOARD_BACKEND))
         self.tensorboard = bool(tensorboard)

@@ -2,7 +2,7 @@
 
 ``'pycocotools'`` (the reference, always installed) or ``'faster_coco_eval'`` (the
 ``faster-coco-eval`` package, a C++ reimplementation of ``evaluate`` / ``accumulate`` with the
-same API and the same AP: tests/evaluation/test_coco_backends.py checks it to 1e-6; install with
+same API and the same AP: tests/core/test_coco_backends.py checks it to 1e-6; install with
 ``pip install faster-coco-eval`` or the ``fast`` extra). Both give a ``COCO`` ground-truth class
 and a ``COCOeval`` class called the same way.
 """

@@ -43,7 +43,11 @@ def check_task(task: TaskSpec, *, task_kwargs: Optional[dict] = None, checks: Op
 
     Raises:
         KeyError: an unknown check name or task type.
+        ValueError: both ``checks`` and ``behind``.
     """
+    if checks is not None and behind is not None:  # behind runs only with the full set
+        raise ValueError('check_task: give checks= or behind=, not both (the behind-other-task models run '
+                         'with the full set of checks; for one check at a time use check_task_behind)')
     names = list(CHECKS) if checks is None else list(checks)
     unknown = [n for n in names if n not in CHECKS]
     if unknown:

@@ -88,3 +88,8 @@ def test_a_case_with_head_options_and_loss_balancing() -> None:
     assert case.head.loss_heatmap_weight == 2.0 and case.model.loss_balancing is not None
     CHECKS['forward_backward'](case)
     CHECKS['roundtrip'](case)
+
+
+def test_checks_and_behind_together_are_refused() -> None:
+    with pytest.raises(ValueError, match='give checks= or behind=, not both'):
+        check_task('Box2DTask', checks=['empty'], behind=('RotatedBoxTask',))

@@ -72,3 +72,7 @@ def test_benchmark_table_and_markdown_markers(load_tool, tmp_path):
     assert [ln.section for ln in lines] == ['memory', 'memory']
     assert all('targets identical' in ln.check for ln in lines)
     assert '| section | measurement |' in b.table(lines, markdown=True)
+    with pytest.raises(SystemExit):  # a partial run must not replace the whole table
+        b.parse_args(['--only', 'memory', '--markdown'])
+    assert b.command_line(b.parse_args(['--quick', '--only', 'memory', '--threads', '2'])) == \
+        'python tools/benchmark.py --quick --only memory --threads 2'
