@@ -79,7 +79,7 @@ def find_images(folder: str, skip: Optional[str] = None) -> List[str]:
     """Image files below ``folder`` (recursively), sorted; nothing below ``skip`` (the output
     folder, when it lies inside the input: a second run must not read the first one's drawings)."""
     found = []
-    skip = osp.abspath(skip) if skip else None
+    skip = osp.abspath(skip) if skip and osp.abspath(skip) != osp.abspath(folder) else None
     for root, dirs, files in os.walk(folder):
         if skip is not None and (osp.abspath(root) + os.sep).startswith(skip + os.sep):
             dirs[:] = []
