@@ -22,6 +22,8 @@ import sys
 import time
 from typing import Callable, List, Optional, Sequence
 
+import torch
+
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
@@ -33,6 +35,9 @@ from centerx.task import Grid  # noqa: E402
 
 
 def _child(fn: Callable[[], object], conn) -> None:
+    # a forked child must not enter the parent's OpenMP pool (libgomp is not fork-safe: its
+    # first parallel region deadlocks when the parent had run one); one thread runs inline
+    torch.set_num_threads(1)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     fn()
     conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
