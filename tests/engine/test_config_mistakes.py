@@ -80,14 +80,19 @@ def test_a_schedule_set_on_the_command_line_is_kept() -> None:
     assert [(s.begin, s.end) for s in cfg.param_scheduler] == [(0, 100), (100, 400)]
 
 
-def test_a_wrong_image_folder_fails_at_build_naming_the_first_file_and_the_count(tmp_path) -> None:
+def three_images_one_on_disk(tmp_path: Path) -> dict:
+    """A CocoDetDataset config of images 1-3 of which only 1.png exists (empty file) under imgs/."""
     ann = dict(images=[dict(id=i, file_name=f'{i}.png', height=8, width=8) for i in (1, 2, 3)], annotations=[],
                categories=[dict(id=1, name='circle')])
     (tmp_path / 'a.json').write_text(json.dumps(ann))
     (tmp_path / 'imgs').mkdir()
     (tmp_path / 'imgs' / '1.png').write_bytes(b'')
-    cfg = dict(type='CocoDetDataset', ann_file=str(tmp_path / 'a.json'), metainfo=dict(classes=('circle',)),
-               data_prefix=dict(img=str(tmp_path / 'imgs')), test_mode=True)
+    return dict(type='CocoDetDataset', ann_file=str(tmp_path / 'a.json'), metainfo=dict(classes=('circle',)),
+                data_prefix=dict(img=str(tmp_path / 'imgs')))
+
+
+def test_a_wrong_image_folder_fails_at_build_naming_the_first_file_and_the_count(tmp_path) -> None:
+    cfg = dict(three_images_one_on_disk(tmp_path), test_mode=True)
     with pytest.raises(FileNotFoundError, match=r'2 of 3 image files do not exist, the first: .*imgs/2\.png'):
         DATASETS.build(dict(cfg, pipeline=[LoadImage()]))
     with pytest.raises(FileNotFoundError, match='2 of 3'):
@@ -99,13 +104,7 @@ def test_missing_image_files_under_the_skip_policy_are_a_logged_count_unless_all
     from centerx.data import base_dataset
     messages = []
     monkeypatch.setattr(base_dataset, 'log', lambda message, level=None: messages.append(message))
-    ann = dict(images=[dict(id=i, file_name=f'{i}.png', height=8, width=8) for i in (1, 2, 3)], annotations=[],
-               categories=[dict(id=1, name='circle')])
-    (tmp_path / 'a.json').write_text(json.dumps(ann))
-    (tmp_path / 'imgs').mkdir()
-    (tmp_path / 'imgs' / '1.png').write_bytes(b'')
-    cfg = dict(type='CocoDetDataset', ann_file=str(tmp_path / 'a.json'), metainfo=dict(classes=('circle',)),
-               data_prefix=dict(img=str(tmp_path / 'imgs')), pipeline=[LoadImage()], on_invalid='skip')
+    cfg = dict(three_images_one_on_disk(tmp_path), pipeline=[LoadImage()], on_invalid='skip')
     dataset = DATASETS.build(cfg)
     assert len(dataset) == 3  # nothing dropped at build: each missing file is skipped, counted, when drawn
     assert any('2 of 3 image files do not exist' in m for m in messages)
