@@ -242,17 +242,31 @@ class CenterHead(nn.Module):
         Channels of an image not annotated for their class (:meth:`annotated_classes`) add no loss,
         and their objects are made invalid in ``centers`` (no peak, no regression loss).
         """
-        annotated = self.annotated_classes(gt, grid).to(logits.device)  # (B, C)
-        partial = not bool(annotated.all())
-        if partial and len(centers.labels):  # no peak, no regression on an unannotated channel
-            centers.valid = centers.valid & annotated[centers.batch_idx, centers.labels]
+        annotated, partial = self.drop_unannotated(gt, centers, grid, logits.device)
         if self.heatmap_loss == 'sparse':
             return sparse_focal_loss(logits, self.render_sparse(centers, grid), self.focal_alpha,
                                      self.focal_beta, channels=annotated if partial else None)
+        heat, ignore = self.render_annotated(centers, grid, annotated, partial)
+        return penalty_reduced_focal_loss(logits, heat, self.focal_alpha, self.focal_beta, ignore=ignore)
+
+    def drop_unannotated(self, gt: InstanceData, centers: Centers, grid: Grid,
+                         device: torch.device) -> Tuple[Tensor, bool]:
+        """The (B, C) bool :meth:`annotated_classes` mask on ``device`` and whether some channel is
+        unannotated; objects on an unannotated channel are made invalid in ``centers`` (no peak, no
+        regression loss)."""
+        annotated = self.annotated_classes(gt, grid).to(device)
+        partial = not bool(annotated.all())
+        if partial and len(centers.labels):
+            centers.valid = centers.valid & annotated[centers.batch_idx, centers.labels]
+        return annotated, partial
+
+    def render_annotated(self, centers: Centers, grid: Grid, annotated: Tensor,
+                         partial: bool) -> tuple[Tensor, Tensor]:
+        """:meth:`render`, with every cell of an unannotated (image, class) channel ignored."""
         heat, ignore = self.render(centers, grid)
         if partial:
             ignore = ignore | ~annotated[:, :, None, None].expand_as(ignore)
-        return penalty_reduced_focal_loss(logits, heat, self.focal_alpha, self.focal_beta, ignore=ignore)
+        return heat, ignore
 
     def loss(self, outputs: Dict, gt: InstanceData, grid: Grid) -> GroupLosses:
         """All losses of this head, by group: the heatmap focal loss and every task's losses.
@@ -276,13 +290,8 @@ class CenterHead(nn.Module):
         """
         centers = self.place_centers(gt, grid)
         if self.class_agnostic is not None:  # its center and class losses read the dense target
-            annotated = self.annotated_classes(gt, grid).to(outputs['heatmap'].device)  # (B, C)
-            partial = not bool(annotated.all())
-            if partial and len(centers.labels):  # no peak, no regression on an unannotated channel
-                centers.valid = centers.valid & annotated[centers.batch_idx, centers.labels]
-            heat, ignore = self.render(centers, grid)
-            if partial:
-                ignore = ignore | ~annotated[:, :, None, None].expand_as(ignore)
+            annotated, partial = self.drop_unannotated(gt, centers, grid, outputs['heatmap'].device)
+            heat, ignore = self.render_annotated(centers, grid, annotated, partial)
             parts = self.class_agnostic.loss(outputs, heat, ignore, annotated, self.focal_alpha, self.focal_beta)
             terms = {'heatmap': self.loss_heatmap_weight * parts['center'], 'classes': parts['classes']}
         else:
