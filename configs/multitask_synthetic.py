@@ -1,5 +1,5 @@
 # Three heads on one backbone, trained on three datasets annotated for different tasks:
-#   shapes   - 5 shape classes, 2D boxes            (synthetic COCO,      data/synthetic_box2d/)
+#   shapes   - 5 shape classes, 2D boxes            (synthetic COCO,      data/synthetic_shapes/)
 #   vehicles - 4 aerial classes, rotated boxes      (synthetic DOTA,      data/synthetic_dota_zoom2/)
 #   person   - 'person', 2D boxes + 17 keypoints    (synthetic COCO pose, data/synthetic_pose/)
 # The training set is a MultiSourceDataset of the three (generated on first use with the single-task
@@ -13,20 +13,20 @@
 _base_ = ['_base_/models/centernet_resnet18_w24.py', '_base_/datasets/cpu_demo_loaders.py',
           '_base_/schedules/cpu_demo.py']
 
-shape_classes = ('circle', 'rectangle', 'triangle', 'ellipse', 'star')
+shape_classes = ('circle', 'square', 'triangle', 'cross', 'star')  # as configs/box2d_synthetic.py
 vehicle_classes = ('small-vehicle', 'large-vehicle', 'ship', 'plane')
 person_classes = ('person',)
 # the model's classes = the MultiSourceDataset's classes: the union, in this order
 classes = shape_classes + vehicle_classes + person_classes
 flip_pairs = [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10], [11, 12], [13, 14], [15, 16]]
 
-shapes_root = 'data/synthetic_box2d/'
+shapes_root = 'data/synthetic_shapes/'
 vehicles_root = 'data/synthetic_dota_zoom2/'
 people_root = 'data/synthetic_pose/'
 image_size = (256, 256)
 # small sets (a few hundred images each); the three sizes set how often each source is drawn
 shapes_synthetic = dict(root=shapes_root, num_train=600, num_val=100, image_size=image_size, seed=0,
-                        classes=shape_classes)
+                        classes=shape_classes, min_diameter=16.0, class_hues=True)  # as configs/box2d_synthetic.py
 vehicles_synthetic = dict(root=vehicles_root, num_train=600, num_val=100, image_size=image_size, seed=0, zoom=2.0,
                           plane_span=(0.6, 0.8))  # as configs/rotated_synthetic.py
 people_synthetic = dict(root=people_root, num_train=600, num_val=100, image_size=image_size, seed=0)
@@ -39,9 +39,7 @@ model = dict(
         # per-head class sets; per-task loss weights on the tasks; a kernel per head
         dict(name='shapes', classes=shape_classes,
              tasks=[dict(type='Box2DTask', loss_weights=dict(size=0.1, offset=1.0))],
-             # CenterNet's kernel; configs/box2d_synthetic.py now uses EllipticalGaussian(alpha=0.54)
-             # (measured there together with lr 2e-3); the multitask numbers were taken with this one
-             kernel=dict(type='CornerNetGaussian', min_overlap=0.7), head_conv=48),
+             kernel=dict(type='EllipticalGaussian', alpha=0.54), head_conv=48),  # as configs/box2d_synthetic.py
         dict(name='vehicles', classes=vehicle_classes,
              tasks=[dict(type='RotatedBoxTask', size_encoding='log', loss_weights=dict(size=1.0, angle=1.0, offset=1.0))],
              kernel=dict(type='RotatedEllipticalGaussian', alpha=0.54), head_conv=48),

@@ -1,8 +1,11 @@
 """Deterministic generator of a small synthetic COCO-format detection dataset.
 
-Images are flat-coloured filled shapes (one class per shape kind) drawn with OpenCV on
-textured backgrounds (colour gradient + low-frequency noise + pixel noise + random
-lines), so a detector has to learn shape, not just "coloured blob".
+Images are flat-coloured filled shapes (one class per shape kind: :data:`SHAPES`) drawn with
+OpenCV on textured backgrounds (colour gradient + low-frequency noise + pixel noise + random
+lines). By default any shape gets any hue, so a detector has to learn shape, not just "coloured
+blob"; with ``class_hues`` each class is filled with hues of its own band, so shape and colour
+both tell the class (the CPU demo, ``configs/box2d_synthetic.py``, uses that: a small model from
+scratch learns the outlines of these shapes slowly, docs/benchmarks.md).
 
 Layout written under ``root``::
 
@@ -47,7 +50,10 @@ import numpy as np
 from centerx.data.coco_format import coco_layout_paths
 from centerx.data.generated import SHIFT, build_atomically, fixed_point, generator_cli, image_progress, textured_background
 
-SHAPES: Tuple[str, ...] = ('circle', 'rectangle', 'triangle', 'ellipse', 'star')
+#: the shape kinds the generator can draw
+SHAPES: Tuple[str, ...] = ('circle', 'rectangle', 'triangle', 'ellipse', 'star', 'square', 'cross')
+#: the classes of a dataset generated without ``classes`` (the first five kinds)
+DEFAULT_CLASSES: Tuple[str, ...] = SHAPES[:5]
 FORMAT_VERSION = 1
 _MIN_PIXELS = 12  # a placement with fewer drawn pixels is re-drawn
 _MIN_SIDE = 4  # ... and one whose clipped box is thinner than this
@@ -87,6 +93,12 @@ def _shape_mask(kind: str, center: Tuple[float, float], radius: float, rng: np.r
         angles = np.arange(3) * (2.0 * math.pi / 3.0) + rng.uniform(-0.35, 0.35, 3)
         radii = radius * rng.uniform(0.8, 1.0, 3)
         local = np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=1)
+    elif kind == 'square':  # equal sides: no aspect ratio to confuse it with an ellipse
+        local = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float64) * (0.75 * radius)
+    elif kind == 'cross':  # a plus sign: concave, its arms a third of its span wide
+        a, b = radius, radius * rng.uniform(0.3, 0.38)
+        local = np.array([[b, b], [b, a], [-b, a], [-b, b], [-a, b], [-a, -b], [-b, -b], [-b, -a],
+                          [b, -a], [b, -b], [a, -b], [a, b]], np.float64)
     elif kind == 'star':
         angles = np.arange(10) * (math.pi / 5.0)
         radii = np.where(np.arange(10) % 2 == 0, radius, radius * rng.uniform(0.38, 0.5))
@@ -99,14 +111,21 @@ def _shape_mask(kind: str, center: Tuple[float, float], radius: float, rng: np.r
     return mask
 
 
-def _shape_color(rng: np.random.Generator) -> Tuple[int, int, int]:
-    """A saturated RGB fill colour."""
-    r, g, b = colorsys.hsv_to_rgb(rng.uniform(0, 1), rng.uniform(0.45, 1.0), rng.uniform(0.45, 1.0))
+#: half-width of a class's hue band when ``class_hues`` is on (hues in [0, 1))
+_HUE_BAND = 0.06
+
+
+def _shape_color(rng: np.random.Generator, class_hue: Optional[float] = None) -> Tuple[int, int, int]:
+    """A saturated RGB fill colour: any hue, or one within :data:`_HUE_BAND` of ``class_hue``
+    (one draw either way, so the rest of the image's random sequence does not change)."""
+    hue = rng.uniform(0, 1) if class_hue is None else (class_hue + rng.uniform(-_HUE_BAND, _HUE_BAND)) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, rng.uniform(0.45, 1.0), rng.uniform(0.45, 1.0))
     return int(round(r * 255)), int(round(g * 255)), int(round(b * 255))
 
 
 def render_image(rng: np.random.Generator, image_size: Tuple[int, int], classes: Sequence[str],
-                 num_objects: int, min_diameter: float = 8.0) -> Tuple[np.ndarray, List[dict]]:
+                 num_objects: int, min_diameter: float = 8.0,
+                 class_hues: bool = False) -> Tuple[np.ndarray, List[dict]]:
     """Render one synthetic image.
 
     Args:
@@ -115,6 +134,8 @@ def render_image(rng: np.random.Generator, image_size: Tuple[int, int], classes:
         classes: shape kinds, index = label.
         num_objects: how many shapes to try to place (fewer if placement fails).
         min_diameter: shape diameters are log-uniform from this to half the image side (px).
+        class_hues: give class ``k`` of ``n`` fill hues near ``k / n`` (shape and colour both tell
+            the class) instead of any hue (only the shape does).
 
     Returns:
         image: (H, W, 3) uint8 RGB.
@@ -148,7 +169,7 @@ def render_image(rng: np.random.Generator, image_size: Tuple[int, int], classes:
                 visible = np.bincount(kept[kept >= 0], minlength=len(objects))
                 if np.any(visible < _MIN_VISIBLE_FRACTION * np.asarray(full_area)):
                     continue
-            color = _shape_color(rng)
+            color = _shape_color(rng, label / len(classes) if class_hues else None)
             img[mask] = color
             owner[mask] = len(objects)
             full_area.append(area)
@@ -169,7 +190,8 @@ def _write_split(out_dir: str, split: str, split_code: int, num_images: int, par
         rng = np.random.default_rng(np.random.SeedSequence([params['seed'], split_code, i]))
         empty = params['empty_every'] > 0 and i % params['empty_every'] == 1
         n = 0 if empty else int(rng.integers(1, params['max_objects'] + 1))
-        img, objects = render_image(rng, params['image_size'], classes, n, params.get('min_diameter', 8.0))
+        img, objects = render_image(rng, params['image_size'], classes, n, params.get('min_diameter', 8.0),
+                                    params.get('class_hues', False))
         file_name = f'{i + 1:06d}.png'
         ok, buf = cv2.imencode('.png', cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
         if not ok:
@@ -200,8 +222,9 @@ synthetic_paths = coco_layout_paths
 
 def ensure_synthetic_coco(root: str, num_train: int = 160, num_val: int = 40,
                           image_size: Tuple[int, int] = (256, 256), seed: int = 0,
-                          classes: Sequence[str] = SHAPES, max_objects: int = 12,
-                          empty_every: int = 20, min_diameter: float = 8.0) -> Dict[str, str]:
+                          classes: Sequence[str] = DEFAULT_CLASSES, max_objects: int = 12,
+                          empty_every: int = 20, min_diameter: float = 8.0,
+                          class_hues: bool = False) -> Dict[str, str]:
     """Generate the synthetic dataset at ``root`` unless it is already complete.
 
     Args:
@@ -217,6 +240,8 @@ def ensure_synthetic_coco(root: str, num_train: int = 160, num_val: int = 40,
             the image side); 8 gives 61 % COCO-small objects at 256 px, 16 about a third.
         empty_every: images with index ``i % empty_every == 1`` have no objects
             (0 disables).
+        class_hues: fill colours in a hue band per class (see :func:`render_image`), so colour is
+            a second cue to the class.
 
     Returns:
         dict with ``root``, ``train_img_dir``, ``val_img_dir``, ``train_ann_file``,
@@ -236,6 +261,8 @@ def ensure_synthetic_coco(root: str, num_train: int = 160, num_val: int = 40,
                   classes=classes, max_objects=int(max_objects), empty_every=int(empty_every))
     if min_diameter != 8.0:  # the default keeps the markers of existing datasets valid
         params['min_diameter'] = float(min_diameter)
+    if class_hues:  # likewise
+        params['class_hues'] = True
     root = os.path.abspath(root)
 
     def write(tmp: str) -> None:

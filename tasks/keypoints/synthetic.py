@@ -160,14 +160,20 @@ def _draw_figure(joints: np.ndarray, drawn: np.ndarray, height: float, back: boo
     return lab
 
 
+#: figure heights (px) of a dataset generated without ``height_range``
+DEFAULT_HEIGHT_RANGE: Tuple[float, float] = (30.0, 150.0)
+
+
 def render_image(rng: np.random.Generator, image_size: Tuple[int, int],
-                 num_persons: int) -> Tuple[np.ndarray, List[dict]]:
+                 num_persons: int, height_range: Tuple[float, float] = (30.0, 150.0)) -> Tuple[np.ndarray, List[dict]]:
     """Render one synthetic pose image.
 
     Args:
         rng: the image's own generator.
         image_size: (H, W).
         num_persons: how many figures to try to place (fewer if placement fails).
+        height_range: (lo, hi) figure heights in pixels, log-uniform; ``hi`` is capped at 0.9 x
+            the shorter image side.
 
     Returns:
         image: (H, W, 3) uint8 RGB.
@@ -180,8 +186,8 @@ def render_image(rng: np.random.Generator, image_size: Tuple[int, int],
     h_img, w_img = hw
     img = textured_background(rng, hw)
     owner = np.full(hw, -1, np.int32)
-    hi = min(150.0, 0.9 * min(hw))
-    lo = min(30.0, hi)
+    hi = min(float(height_range[1]), 0.9 * min(hw))
+    lo = min(float(height_range[0]), hi)
     persons: List[dict] = []
     full_area: List[int] = []
     for _ in range(num_persons):
@@ -265,13 +271,14 @@ def render_image(rng: np.random.Generator, image_size: Tuple[int, int],
 
 
 def render_sample(split: str, index: int, seed: int = 0, image_size: Tuple[int, int] = (256, 256),
-                  max_persons: int = 4, empty_every: int = 10) -> Tuple[np.ndarray, List[dict]]:
+                  max_persons: int = 4, empty_every: int = 10,
+                  height_range: Tuple[float, float] = (30.0, 150.0)) -> Tuple[np.ndarray, List[dict]]:
     """Image ``index`` (0-based) of ``split`` exactly as :func:`ensure_synthetic_poses` writes it."""
     split_code = {'train': 0, 'val': 1}[split]
     rng = np.random.default_rng(np.random.SeedSequence([seed, split_code, index]))
     empty = empty_every > 0 and index % empty_every == 1
     n = 0 if empty else int(rng.integers(1, max_persons + 1))
-    return render_image(rng, image_size, n)
+    return render_image(rng, image_size, n, height_range)
 
 
 def _keypoint_list(kps: np.ndarray) -> List[float]:
@@ -289,7 +296,8 @@ def _write_split(out_dir: str, split: str, num_images: int, params: dict) -> Non
     images, annotations = [], []
     for i in image_progress(num_images, split):
         img, persons = render_sample(split, i, params['seed'], tuple(params['image_size']),
-                                     params['max_persons'], params['empty_every'])
+                                     params['max_persons'], params['empty_every'],
+                                     tuple(params.get('height_range', DEFAULT_HEIGHT_RANGE)))
         file_name = f'{i + 1:06d}.png'
         ok, buf = cv2.imencode('.png', cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
         if not ok:
@@ -316,7 +324,8 @@ def _write_split(out_dir: str, split: str, num_images: int, params: dict) -> Non
 
 def ensure_synthetic_poses(root: str, num_train: int = 240, num_val: int = 60,
                            image_size: Tuple[int, int] = (256, 256), seed: int = 0,
-                           max_persons: int = 4, empty_every: int = 10) -> Dict[str, str]:
+                           max_persons: int = 4, empty_every: int = 10,
+                           height_range: Tuple[float, float] = DEFAULT_HEIGHT_RANGE) -> Dict[str, str]:
     """Generate the synthetic pose dataset at ``root`` unless it is already complete.
 
     Args:
@@ -328,6 +337,9 @@ def ensure_synthetic_poses(root: str, num_train: int = 240, num_val: int = 60,
         max_persons: persons per non-empty image are drawn from 1..max_persons.
         empty_every: images with index ``i % empty_every == 1`` have no person
             (0 disables).
+        height_range: (lo, hi) figure heights in pixels, log-uniform (hi capped at 0.9 x the
+            shorter image side). OKS tolerances scale with the person: a 30 px figure at stride 4
+            needs keypoints to about one output cell, a 100 px one to about three.
 
     Returns:
         dict with ``root``, ``train_img_dir``, ``val_img_dir``, ``train_ann_file``,
@@ -340,6 +352,11 @@ def ensure_synthetic_poses(root: str, num_train: int = 240, num_val: int = 60,
     params = dict(version=FORMAT_VERSION, kind='poses', num_train=int(num_train), num_val=int(num_val),
                   image_size=[int(image_size[0]), int(image_size[1])], seed=int(seed),
                   max_persons=int(max_persons), empty_every=int(empty_every))
+    lo, hi = (float(v) for v in height_range)
+    if not (math.isfinite(lo) and math.isfinite(hi) and 8.0 <= lo <= hi):
+        raise ValueError(f'need 8 <= height_range[0] <= height_range[1], got {tuple(height_range)}')
+    if (lo, hi) != DEFAULT_HEIGHT_RANGE:  # the default keeps the markers of existing datasets valid
+        params['height_range'] = [lo, hi]
     root = os.path.abspath(root)
 
     def write(tmp: str) -> None:

@@ -5,8 +5,8 @@ _base_ = ['../../configs/multitask_synthetic.py']
 image_size = (64, 64)
 input_size = (64, 64)
 max_iters = 20
-shapes_synthetic = dict(root='data/synthetic_box2d/', num_train=8, num_val=4, image_size=image_size, seed=0,
-                        classes=('circle', 'rectangle', 'triangle', 'ellipse', 'star'), max_objects=3)
+shapes_synthetic = dict(root='data/synthetic_shapes/', num_train=8, num_val=4, image_size=image_size, seed=0,
+                        classes=('circle', 'square', 'triangle', 'cross', 'star'), max_objects=3, class_hues=True)
 vehicles_synthetic = dict(root='data/synthetic_dota_zoom2/', num_train=8, num_val=4, image_size=image_size, seed=0)
 people_synthetic = dict(root='data/synthetic_pose/', num_train=8, num_val=4, image_size=image_size, seed=0,
                         max_persons=2)

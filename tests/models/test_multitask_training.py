@@ -158,5 +158,5 @@ def test_multitask_config_trains_and_reports_every_source(tmp_path):
     for key in ('loss_shapes_heatmap', 'loss_vehicles_rotated_angle', 'loss_person_keypoints_kps',
                 'weight_person__keypoints'):  # learned balancing (model.loss_balancing) is on
         assert key in out, key
-    for root in ('synthetic_box2d', 'synthetic_dota_zoom2', 'synthetic_pose'):
+    for root in ('synthetic_shapes', 'synthetic_dota_zoom2', 'synthetic_pose'):
         assert (tmp_path / 'data' / root / '.complete').is_file()

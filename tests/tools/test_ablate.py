@@ -47,3 +47,20 @@ def test_table_gives_mean_and_std_over_seeds(tool):
     text = tool.table(rows, ['box2d_synthetic'], ['baseline', 'dwa'])
     assert '| baseline | `the demo config as shipped` | 0.200 +- 0.141 | 2.000 +- 1.414 |' in text
     assert '| dwa |' in text and text.rstrip().endswith('| - | - |')
+
+
+def test_side_by_side_runs_report_a_failed_run_by_its_log(tool, tmp_path):
+    """--jobs: each run is a process of its own; one that fails stops the table with its log's
+    path, and nothing is added to the results."""
+    rows = []
+    results = tmp_path / 'results.json'
+    with pytest.raises(RuntimeError, match=r'1 ablation run\(s\) failed; see .*no_such_demo.*ablate\.log'):
+        tool.run_side_by_side([('no_such_demo', 'baseline', 0, str(tmp_path / 'no_such_demo'), None)],
+                              2, 4, str(results), rows, quick=False)
+    assert rows == [] and not results.exists()
+    assert 'no_such_demo' in (tmp_path / 'no_such_demo' / 'ablate.log').read_text()
+
+
+def test_side_by_side_note_names_the_job_count(tool):
+    assert tool.side_by_side_note([dict(side_by_side=1), {}]) == ''
+    assert '14 side by side' in tool.side_by_side_note([dict(side_by_side=14), {}])

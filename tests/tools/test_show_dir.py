@@ -12,11 +12,11 @@ MULTITASK_TINY = REPO / 'tests' / 'configs' / 'multitask_tiny.py'
 
 #: the tiny multi-task model, tested on its shapes source alone
 ONE_SOURCE = f'''_base_ = [{str(MULTITASK_TINY)!r}]
-shape_classes = ('circle', 'rectangle', 'triangle', 'ellipse', 'star')
-shapes_synthetic = dict(root='data/synthetic_box2d/', num_train=0, num_val=4, image_size=(64, 64), seed=0,
-                        classes=shape_classes, max_objects=3)
+shape_classes = ('circle', 'square', 'triangle', 'cross', 'star')
+shapes_synthetic = dict(root='data/synthetic_shapes/', num_train=0, num_val=4, image_size=(64, 64), seed=0,
+                        classes=shape_classes, max_objects=3, class_hues=True)
 test_dataloader = dict(batch_size=4, dataset=dict(sources=dict(_delete_=True, shapes=dict(
-    type='CocoDetDataset', data_root='data/synthetic_box2d/', ann_file='annotations/val.json',
+    type='CocoDetDataset', data_root='data/synthetic_shapes/', ann_file='annotations/val.json',
     data_prefix=dict(img='val/'), metainfo=dict(classes=shape_classes), test_mode=True,
     generate_if_missing=shapes_synthetic))))
 test_evaluator = dict(_delete_=True, type='PerSourceMetric', metrics=dict(shapes=dict(type='CocoBboxMetric')))

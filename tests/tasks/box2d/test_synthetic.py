@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from centerx_tasks.box2d.synthetic import SHAPES, ensure_synthetic_coco, main
+from centerx_tasks.box2d.synthetic import DEFAULT_CLASSES, ensure_synthetic_coco, main
 
 KWARGS = dict(num_train=12, num_val=4, image_size=(96, 128), seed=3)
 H, W = KWARGS['image_size']
@@ -51,7 +51,7 @@ def test_counts_and_ids(generated: Path) -> None:
         assert all((img['height'], img['width']) == (H, W) for img in data['images'])
         assert all((generated / split / img['file_name']).is_file() for img in data['images'])
         assert [a['id'] for a in data['annotations']] == list(range(1, len(data['annotations']) + 1))
-        assert [(c['id'], c['name']) for c in data['categories']] == list(enumerate(SHAPES, 1))
+        assert [(c['id'], c['name']) for c in data['categories']] == list(enumerate(DEFAULT_CLASSES, 1))
         assert all(a['iscrowd'] == 0 for a in data['annotations'])
     image = cv2.imread(str(generated / 'train' / '000001.png'))
     assert image.shape == (H, W, 3)
@@ -149,3 +149,39 @@ def test_min_diameter(generated: Path, tmp_path: Path) -> None:
     assert 'min_diameter' not in json.loads((generated / '.complete').read_text())
     with pytest.raises(ValueError, match='min_diameter'):
         ensure_synthetic_coco(str(tmp_path / 'bad'), min_diameter=200.0)
+
+
+def test_square_and_cross_kinds() -> None:
+    """The two extra kinds: a square's box is square whatever its rotation and it is convex; a plus
+    sign is concave (well under its convex hull's area)."""
+    from centerx_tasks.box2d.synthetic import SHAPES, _shape_mask
+    assert SHAPES[:5] == DEFAULT_CLASSES and {'square', 'cross'} <= set(SHAPES)
+    for seed in range(8):
+        solidity = {}
+        for kind in ('square', 'cross'):
+            mask = _shape_mask(kind, (64.0, 64.0), 30.0, np.random.default_rng(seed), (128, 128))
+            rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+            w, h = cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1
+            if kind == 'square':
+                assert abs(w - h) <= 1, (seed, w, h)
+            points = np.argwhere(mask > 0)[:, ::-1].astype(np.int32)
+            solidity[kind] = mask.sum() / cv2.contourArea(cv2.convexHull(points))
+        assert solidity['square'] > 0.95 and solidity['cross'] < 0.8, (seed, solidity)
+
+
+def test_class_hues(tmp_path: Path) -> None:
+    """class_hues puts class k of n at hues within 0.06 of k / n (shapes unchanged: the same
+    boxes as without it), is recorded in the marker and absent from a default one."""
+    import colorsys
+    kwargs = dict(KWARGS, image_size=(128, 128), num_val=0, classes=('circle', 'square', 'cross', 'star'))
+    plain, hued = tmp_path / 'plain', tmp_path / 'hued'
+    ensure_synthetic_coco(str(plain), **kwargs)
+    ensure_synthetic_coco(str(hued), **kwargs, class_hues=True)
+    a, b = load(plain, 'train')['annotations'], load(hued, 'train')['annotations']
+    assert [x['bbox'] for x in a] == [x['bbox'] for x in b] and len(b) > 20
+    for ann in b:
+        hue = colorsys.rgb_to_hsv(*(c / 255.0 for c in ann['color']))[0]
+        centre = (ann['category_id'] - 1) / 4
+        assert min(abs(hue - centre), 1 - abs(hue - centre)) < 0.06 + 0.01, ann
+    assert json.loads((hued / '.complete').read_text())['class_hues'] is True
+    assert 'class_hues' not in json.loads((plain / '.complete').read_text())

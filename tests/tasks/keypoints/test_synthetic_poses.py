@@ -180,3 +180,20 @@ def test_cli(tmp_path: Path, capsys) -> None:
     assert 'train_ann_file' in capsys.readouterr().out
     assert len(load(tmp_path / 'cli', 'val')['images']) == 1
     assert cv2.imread(str(tmp_path / 'cli' / 'train' / '000002.png')).shape == (40, 50, 3)
+
+
+def test_height_range(generated: Path, tmp_path: Path) -> None:
+    """height_range sets the figures' heights (log-uniform within it), is recorded in the marker
+    only when it is not the default, and is checked."""
+    from centerx_tasks.keypoints.synthetic import DEFAULT_HEIGHT_RANGE
+    heights = [p['height'] for i in range(12)
+               for p in render_sample('train', i, seed=0, image_size=(256, 256), height_range=(80.0, 120.0))[1]]
+    assert len(heights) > 10 and min(heights) >= 80.0 and max(heights) <= 120.0
+    default = [p['height'] for i in range(12) for p in render_sample('train', i, seed=0, image_size=(256, 256))[1]]
+    assert min(default) < 80.0 and min(default) >= DEFAULT_HEIGHT_RANGE[0]
+    root = tmp_path / 'tall'
+    ensure_synthetic_poses(str(root), **dict(KWARGS, num_val=0, height_range=(40.0, 60.0)))
+    assert json.loads((root / '.complete').read_text())['height_range'] == [40.0, 60.0]
+    assert 'height_range' not in json.loads((generated / '.complete').read_text())
+    with pytest.raises(ValueError, match='height_range'):
+        ensure_synthetic_poses(str(tmp_path / 'bad'), height_range=(60.0, 40.0))
