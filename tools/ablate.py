@@ -181,33 +181,46 @@ def run_side_by_side(pending: List[tuple], jobs: int, iters: int, results_path: 
     running: List[tuple] = []
     queue = list(pending)
     failed: List[str] = []
-    while queue or running:
-        while queue and len(running) < jobs and not failed:
-            demo, option, seed, work_dir, quick_data = queue.pop(0)
-            os.makedirs(work_dir, exist_ok=True)
-            row_file, log_file = osp.join(work_dir, 'row.json'), osp.join(work_dir, 'ablate.log')
-            cmd = [sys.executable, osp.abspath(__file__), '--run-one', demo, option, str(seed), str(iters),
-                   work_dir, row_file] + (['--quick-data', quick_data] if quick else [])
-            print(f'[ablate] {demo} / {option} / seed {seed}: {iters} iterations (log {log_file})', flush=True)
-            log = open(log_file, 'w')
-            running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log, row_file, log_file))
-        if failed and not running:
-            break
-        time.sleep(0.5)
-        for item in list(running):
-            proc, log, row_file, log_file = item
-            if proc.poll() is None:
-                continue
+    side_by_side = min(jobs, len(pending))
+    env = dict(os.environ)
+    # each run its share of the cores (torch would give every one of them all cores), unless set
+    env.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // side_by_side)))
+    try:
+        while queue or running:
+            while queue and len(running) < jobs and not failed:
+                demo, option, seed, work_dir, quick_data = queue.pop(0)
+                os.makedirs(work_dir, exist_ok=True)
+                row_file, log_file = osp.join(work_dir, 'row.json'), osp.join(work_dir, 'ablate.log')
+                if osp.exists(row_file):  # a row left by an earlier, interrupted table
+                    os.remove(row_file)
+                cmd = [sys.executable, osp.abspath(__file__), '--run-one', demo, option, str(seed), str(iters),
+                       work_dir, row_file] + (['--quick-data', quick_data] if quick else [])
+                print(f'[ablate] {demo} / {option} / seed {seed}: {iters} iterations (log {log_file})', flush=True)
+                log = open(log_file, 'w')
+                running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log,
+                                row_file, log_file))
+            if failed and not running:
+                break
+            time.sleep(0.5)
+            for item in list(running):
+                proc, log, row_file, log_file = item
+                if proc.poll() is None:
+                    continue
+                log.close()
+                running.remove(item)
+                if proc.returncode != 0 or not osp.isfile(row_file):
+                    failed.append(log_file)
+                    continue
+                with open(row_file) as f:
+                    row = json.load(f)
+                row['side_by_side'] = side_by_side
+                rows.append(row)
+                save_results(results_path, rows)
+    finally:  # interrupted (Ctrl-C) or broken: no run goes on training without its table
+        for proc, log, _, _ in running:
+            proc.terminate()
+            proc.wait()
             log.close()
-            running.remove(item)
-            if proc.returncode != 0 or not osp.isfile(row_file):
-                failed.append(log_file)
-                continue
-            with open(row_file) as f:
-                row = json.load(f)
-            row['side_by_side'] = jobs
-            rows.append(row)
-            save_results(results_path, rows)
     if failed:
         raise RuntimeError(f'{len(failed)} ablation run(s) failed; see {", ".join(failed)}')
 

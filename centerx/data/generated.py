@@ -143,8 +143,9 @@ def generator_cli(ensure: Callable[..., Dict[str, str]], description: str,
     """The command line of a synthetic-data generator (``python -m centerx_tasks.<task>.synthetic``).
 
     Options ``--root``, ``--num-train``, ``--num-val``, ``--image-size H W``, ``--seed`` and one
-    option per name in ``extra`` (``'max_objects'`` -> ``--max-objects``, typed like its default), with the defaults
-    of ``ensure``'s own signature; calls ``ensure`` and prints the paths it returns.
+    option per name in ``extra`` (``'max_objects'`` -> ``--max-objects``, typed like its default: a
+    bool as ``--flag`` / ``--no-flag``, a tuple as a list of values), with the defaults of
+    ``ensure``'s own signature; calls ``ensure`` and prints the paths it returns.
     """
     defaults = {name: p.default for name, p in inspect.signature(ensure).parameters.items()}
     parser = argparse.ArgumentParser(description=description)
@@ -154,7 +155,13 @@ def generator_cli(ensure: Callable[..., Dict[str, str]], description: str,
     parser.add_argument('--image-size', type=int, nargs=2, default=tuple(defaults['image_size']), metavar=('H', 'W'))
     parser.add_argument('--seed', type=int, default=defaults['seed'])
     for name in extra:
-        parser.add_argument('--' + name.replace('_', '-'), type=type(defaults[name]), default=defaults[name])
+        flag, default = '--' + name.replace('_', '-'), defaults[name]
+        if isinstance(default, bool):  # --class-hues / --no-class-hues
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        elif isinstance(default, (tuple, list)):  # --classes circle square ..., --height-range 30 150
+            parser.add_argument(flag, nargs='+', type=type(default[0]), default=tuple(default))
+        else:
+            parser.add_argument(flag, type=type(default), default=default)
     args = parser.parse_args(argv)
     paths = ensure(args.root, num_train=args.num_train, num_val=args.num_val, image_size=tuple(args.image_size),
                    seed=args.seed, **{name: getattr(args, name) for name in extra})

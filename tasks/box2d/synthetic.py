@@ -276,7 +276,8 @@ def ensure_synthetic_coco(root: str, num_train: int = 160, num_val: int = 40,
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """``python -m centerx_tasks.box2d.synthetic --root DIR --num-train N --num-val M``."""
-    generator_cli(ensure_synthetic_coco, __doc__.split('\n')[0], extra=('max_objects',), argv=argv)
+    generator_cli(ensure_synthetic_coco, __doc__.split('\n')[0],
+                  extra=('classes', 'max_objects', 'min_diameter', 'class_hues'), argv=argv)
 
 
 if __name__ == '__main__':

@@ -164,8 +164,16 @@ def _draw_figure(joints: np.ndarray, drawn: np.ndarray, height: float, back: boo
 DEFAULT_HEIGHT_RANGE: Tuple[float, float] = (30.0, 150.0)
 
 
+def check_height_range(height_range: Sequence[float]) -> Tuple[float, float]:
+    """``(lo, hi)`` as floats; ValueError unless ``8 <= lo <= hi`` (both finite)."""
+    lo, hi = (float(v) for v in height_range)
+    if not (math.isfinite(lo) and math.isfinite(hi) and 8.0 <= lo <= hi):
+        raise ValueError(f'need 8 <= height_range[0] <= height_range[1], got {tuple(height_range)}')
+    return lo, hi
+
+
 def render_image(rng: np.random.Generator, image_size: Tuple[int, int],
-                 num_persons: int, height_range: Tuple[float, float] = (30.0, 150.0)) -> Tuple[np.ndarray, List[dict]]:
+                 num_persons: int, height_range: Tuple[float, float] = DEFAULT_HEIGHT_RANGE) -> Tuple[np.ndarray, List[dict]]:
     """Render one synthetic pose image.
 
     Args:
@@ -186,6 +194,7 @@ def render_image(rng: np.random.Generator, image_size: Tuple[int, int],
     h_img, w_img = hw
     img = textured_background(rng, hw)
     owner = np.full(hw, -1, np.int32)
+    check_height_range(height_range)
     hi = min(float(height_range[1]), 0.9 * min(hw))
     lo = min(float(height_range[0]), hi)
     persons: List[dict] = []
@@ -272,7 +281,7 @@ def render_image(rng: np.random.Generator, image_size: Tuple[int, int],
 
 def render_sample(split: str, index: int, seed: int = 0, image_size: Tuple[int, int] = (256, 256),
                   max_persons: int = 4, empty_every: int = 10,
-                  height_range: Tuple[float, float] = (30.0, 150.0)) -> Tuple[np.ndarray, List[dict]]:
+                  height_range: Tuple[float, float] = DEFAULT_HEIGHT_RANGE) -> Tuple[np.ndarray, List[dict]]:
     """Image ``index`` (0-based) of ``split`` exactly as :func:`ensure_synthetic_poses` writes it."""
     split_code = {'train': 0, 'val': 1}[split]
     rng = np.random.default_rng(np.random.SeedSequence([seed, split_code, index]))
@@ -352,9 +361,7 @@ def ensure_synthetic_poses(root: str, num_train: int = 240, num_val: int = 60,
     params = dict(version=FORMAT_VERSION, kind='poses', num_train=int(num_train), num_val=int(num_val),
                   image_size=[int(image_size[0]), int(image_size[1])], seed=int(seed),
                   max_persons=int(max_persons), empty_every=int(empty_every))
-    lo, hi = (float(v) for v in height_range)
-    if not (math.isfinite(lo) and math.isfinite(hi) and 8.0 <= lo <= hi):
-        raise ValueError(f'need 8 <= height_range[0] <= height_range[1], got {tuple(height_range)}')
+    lo, hi = check_height_range(height_range)
     if (lo, hi) != DEFAULT_HEIGHT_RANGE:  # the default keeps the markers of existing datasets valid
         params['height_range'] = [lo, hi]
     root = os.path.abspath(root)
@@ -370,7 +377,8 @@ def ensure_synthetic_poses(root: str, num_train: int = 240, num_val: int = 60,
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """``python -m centerx_tasks.keypoints.synthetic --root DIR --num-train N --num-val M``."""
-    generator_cli(ensure_synthetic_poses, __doc__.split('\n')[0], extra=('max_persons',), argv=argv)
+    generator_cli(ensure_synthetic_poses, __doc__.split('\n')[0], extra=('max_persons', 'height_range'),
+                  argv=argv)
 
 
 if __name__ == '__main__':

@@ -156,3 +156,32 @@ def test_no_grad_retained_backward_and_bad_input() -> None:
         sparse_focal_loss(torch.zeros(1, 2, 4, 5), target)
     with pytest.raises(ValueError, match=r'channels has shape \(2, 1\), expected \(1, 2\)'):
         sparse_focal_loss(logits, target, channels=torch.ones(2, 1, dtype=torch.bool))
+
+
+def test_a_leaf_gets_the_gradient_buffer_itself(monkeypatch) -> None:
+    """The gradient written in forward becomes the leaf's .grad without a copy (autograd frees the
+    saved buffer after a backward that does not retain the graph, so AccumulateGrad may take it);
+    with retain_graph the buffer stays for a second backward, which gives the same gradient."""
+    made = []
+    empty_like = torch.empty_like
+
+    def recording_empty_like(x, *args, **kwargs):
+        out = empty_like(x, *args, **kwargs)
+        made.append(out.data_ptr())
+        return out
+
+    monkeypatch.setattr(sparse_focal.torch, 'empty_like', recording_empty_like)
+    g = torch.Generator().manual_seed(3)
+    heat = torch.rand(2, 3, 8, 9, generator=g) * 0.9
+    heat[0, 1, 2, 3] = 1.0
+    target = SparseHeatmap.from_dense(heat)
+    logits = torch.randn(2, 3, 8, 9, generator=g).requires_grad_()
+    sparse_focal_loss(logits, target).backward()
+    assert logits.grad.data_ptr() in made
+    again = torch.randn(2, 3, 8, 9, generator=g).requires_grad_()
+    loss = sparse_focal_loss(again, target)
+    first = torch.autograd.grad(loss, again, retain_graph=True)[0].clone()
+    loss.backward()
+    assert torch.equal(again.grad, first)
+    with pytest.raises(RuntimeError, match='backward through the graph a second time'):
+        loss.backward()

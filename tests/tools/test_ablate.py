@@ -64,3 +64,17 @@ def test_side_by_side_runs_report_a_failed_run_by_its_log(tool, tmp_path):
 def test_side_by_side_note_names_the_job_count(tool):
     assert tool.side_by_side_note([dict(side_by_side=1), {}]) == ''
     assert '14 side by side' in tool.side_by_side_note([dict(side_by_side=14), {}])
+
+
+def test_side_by_side_runs_save_their_rows(tool, tmp_path):
+    """--jobs 2 on the smoke data: both runs train in their own processes and their rows (metric,
+    seconds per iteration, how many ran side by side) reach the results file."""
+    rows = []
+    results = tmp_path / 'results.json'
+    data = str(tmp_path / 'data')
+    pending = [('box2d_synthetic', option, 0, str(tmp_path / option), data) for option in ('baseline', 'dwa')]
+    tool.run_side_by_side(pending, 2, 2, str(results), rows, quick=True)
+    assert sorted(r['option'] for r in rows) == ['baseline', 'dwa']
+    assert all(r['side_by_side'] == 2 and r['iters'] == 2 and r['quick'] and r['metric'] == 'coco/bbox_mAP'
+               for r in rows)
+    assert tool.load_results(str(results)) == rows

@@ -131,6 +131,13 @@ def test_cli(tmp_path: Path, capsys) -> None:
     assert 'train_ann_file' in capsys.readouterr().out
     assert len(load(tmp_path / 'cli', 'val')['images']) == 1
     assert cv2.imread(str(tmp_path / 'cli' / 'train' / '000002.png')).shape == (40, 50, 3)
+    demo = tmp_path / 'cli_demo'  # the demo's options (configs/box2d_synthetic.py) from the command line
+    main(['--root', str(demo), '--num-train', '2', '--num-val', '0', '--classes', 'circle', 'cross',
+          '--min-diameter', '16', '--class-hues'])
+    marker = json.loads((demo / '.complete').read_text())
+    assert (marker['classes'], marker['min_diameter'], marker['class_hues']) == (['circle', 'cross'], 16.0, True)
+    main(['--root', str(tmp_path / 'cli_plain'), '--num-train', '1', '--num-val', '0', '--no-class-hues'])
+    assert 'class_hues' not in json.loads((tmp_path / 'cli_plain' / '.complete').read_text())
 
 
 def test_min_diameter(generated: Path, tmp_path: Path) -> None:
@@ -155,7 +162,9 @@ def test_square_and_cross_kinds() -> None:
     """The two extra kinds: a square's box is square whatever its rotation and it is convex; a plus
     sign is concave (well under its convex hull's area)."""
     from centerx_tasks.box2d.synthetic import SHAPES, _shape_mask
-    assert SHAPES[:5] == DEFAULT_CLASSES and {'square', 'cross'} <= set(SHAPES)
+    # the classes of a default dataset (and so its marker) are those of the first version
+    assert DEFAULT_CLASSES == ('circle', 'rectangle', 'triangle', 'ellipse', 'star')
+    assert {'square', 'cross'} <= set(SHAPES) and set(DEFAULT_CLASSES) <= set(SHAPES)
     for seed in range(8):
         solidity = {}
         for kind in ('square', 'cross'):

@@ -194,6 +194,14 @@ def test_height_range(generated: Path, tmp_path: Path) -> None:
     root = tmp_path / 'tall'
     ensure_synthetic_poses(str(root), **dict(KWARGS, num_val=0, height_range=(40.0, 60.0)))
     assert json.loads((root / '.complete').read_text())['height_range'] == [40.0, 60.0]
+    for i in range(KWARGS['num_train']):  # the files are what render_sample draws with that range
+        img, _ = render_sample('train', i, seed=KWARGS['seed'], image_size=(H, W), height_range=(40.0, 60.0))
+        assert np.array_equal(rgb(root, 'train', f'{i + 1:06d}.png'), img)
+    cli = tmp_path / 'cli_tall'
+    main(['--root', str(cli), '--num-train', '2', '--num-val', '0', '--height-range', '40', '60'])
+    assert json.loads((cli / '.complete').read_text())['height_range'] == [40.0, 60.0]
     assert 'height_range' not in json.loads((generated / '.complete').read_text())
     with pytest.raises(ValueError, match='height_range'):
         ensure_synthetic_poses(str(tmp_path / 'bad'), height_range=(60.0, 40.0))
+    with pytest.raises(ValueError, match='height_range'):
+        render_sample('train', 0, height_range=(60.0, 40.0))
