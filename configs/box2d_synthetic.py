@@ -8,7 +8,7 @@ _base_ = ['_base_/models/centernet_resnet18_w24.py', '_base_/datasets/cpu_demo_l
           '_base_/schedules/cpu_demo.py']
 
 # 1200 iterations instead of the demos' 800 (COCO AP 0.20 / 0.34 / 0.47 / 0.503 at 300 / 600 / 900 /
-# 1200, 7 min 53 s on a quiet 2-core machine; docs/benchmarks.md).
+# 1200, 7 min 53 s on a 2-core machine, quiet after its first minute; docs/benchmarks.md).
 max_iters = 1200
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),

@@ -30,6 +30,7 @@ import copy
 import json
 import os
 import os.path as osp
+import signal
 import statistics
 import subprocess
 import sys
@@ -178,6 +179,8 @@ def run_side_by_side(pending: List[tuple], jobs: int, iters: int, results_path: 
     """Train ``pending`` (demo, option, seed, work_dir, quick_data) ``jobs`` at a time, each by
     ``tools/ablate.py --run-one`` in its own process; rows are saved as runs finish. A failed run
     stops the table with its log's path (the runs already done stay saved)."""
+    if not pending:
+        return
     running: List[tuple] = []
     queue = list(pending)
     failed: List[str] = []
@@ -197,8 +200,12 @@ def run_side_by_side(pending: List[tuple], jobs: int, iters: int, results_path: 
                        work_dir, row_file] + (['--quick-data', quick_data] if quick else [])
                 print(f'[ablate] {demo} / {option} / seed {seed}: {iters} iterations (log {log_file})', flush=True)
                 log = open(log_file, 'w')
-                running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log,
-                                row_file, log_file))
+                try:
+                    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+                except BaseException:
+                    log.close()
+                    raise
+                running.append((proc, log, row_file, log_file))
             if failed and not running:
                 break
             time.sleep(0.5)
@@ -216,10 +223,14 @@ def run_side_by_side(pending: List[tuple], jobs: int, iters: int, results_path: 
                 row['side_by_side'] = side_by_side
                 rows.append(row)
                 save_results(results_path, rows)
-    finally:  # interrupted (Ctrl-C) or broken: no run goes on training without its table
+    finally:  # interrupted (Ctrl-C, SIGTERM) or broken: no run goes on training without its table
         for proc, log, _, _ in running:
             proc.terminate()
-            proc.wait()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
             log.close()
     if failed:
         raise RuntimeError(f'{len(failed)} ablation run(s) failed; see {", ".join(failed)}')
@@ -372,7 +383,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                     quick_data = osp.join(args.work_dir, f'data_{demo}') if args.quick else None
                     pending.append((demo, option, seed, osp.join(args.work_dir, mode, demo, option, f'seed{seed}'),
                                     quick_data))
-    if args.jobs > 1:
+    if args.jobs > 1:  # a scheduler's SIGTERM stops the children too (run_side_by_side's finally)
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
         run_side_by_side(pending, args.jobs, iters, results_path, rows, args.quick)
     for demo, option, seed, work_dir, quick_data in pending if args.jobs == 1 else ():
         print(f'[ablate] {demo} / {option} / seed {seed}: {iters} iterations', flush=True)

@@ -159,7 +159,9 @@ def generator_cli(ensure: Callable[..., Dict[str, str]], description: str,
         if isinstance(default, bool):  # --class-hues / --no-class-hues
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
         elif isinstance(default, (tuple, list)):  # --classes circle square ..., --height-range 30 150
-            parser.add_argument(flag, nargs='+', type=type(default[0]), default=tuple(default))
+            strings = all(isinstance(v, str) for v in default)  # names: any number; numbers: as many as the default
+            parser.add_argument(flag, nargs='+' if strings else len(default), type=type(default[0]),
+                                default=tuple(default))
         else:
             parser.add_argument(flag, type=type(default), default=default)
     args = parser.parse_args(argv)

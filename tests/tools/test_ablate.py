@@ -78,3 +78,9 @@ def test_side_by_side_runs_save_their_rows(tool, tmp_path):
     assert all(r['side_by_side'] == 2 and r['iters'] == 2 and r['quick'] and r['metric'] == 'coco/bbox_mAP'
                for r in rows)
     assert tool.load_results(str(results)) == rows
+
+
+def test_side_by_side_with_nothing_pending_does_nothing(tool, tmp_path):
+    rows = [dict(option='baseline')]
+    tool.run_side_by_side([], 4, 800, str(tmp_path / 'results.json'), rows, quick=False)
+    assert rows == [dict(option='baseline')] and not (tmp_path / 'results.json').exists()

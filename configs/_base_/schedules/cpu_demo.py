@@ -1,7 +1,7 @@
 # The CPU demos' schedule, fixed by iteration count so results repeat: Adam 2e-3, 100 iterations of
 # linear warm-up, cosine decay to 1e-5 at 800 iterations of batch 8 (cpu_demo_loaders.py), a
 # validation every 200 iterations (so the metric curve can be plotted: tools/plot_curves.py).
-# Measured on box2d_synthetic (docs/benchmarks.md): 800 x 8 at 2e-3 reached COCO AP 0.118 where
+# Measured on box2d_synthetic with its earlier shape-only classes (docs/benchmarks.md): 800 x 8 at 2e-3 reached COCO AP 0.118 where
 # 400 x 16 at 2e-3 reached 0.087 for the same images seen (and 1e-3: 0.068 with the smaller kernel).
 # A config that trains longer overrides train_cfg, param_scheduler and the checkpoint interval.
 _base_ = ['../default_runtime.py']

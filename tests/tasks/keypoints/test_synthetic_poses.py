@@ -205,3 +205,10 @@ def test_height_range(generated: Path, tmp_path: Path) -> None:
         ensure_synthetic_poses(str(tmp_path / 'bad'), height_range=(60.0, 40.0))
     with pytest.raises(ValueError, match='height_range'):
         render_sample('train', 0, height_range=(60.0, 40.0))
+
+
+def test_cli_height_range_takes_two_numbers(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(['--root', str(tmp_path / 'one'), '--height-range', '40'])
+    assert 'expected 2 arguments' in capsys.readouterr().err
+    assert not (tmp_path / 'one').exists()
