@@ -184,9 +184,17 @@ def interrupt_long_run(cwd: Path, work_dir: str, after_iterations: int, signum: 
     has run ``after_iterations`` iterations, send it ``signum`` and wait for it to end."""
     import time
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
+    import signal
+
+    def default_sigint() -> None:
+        # a shell's background job (`cmd &`, as CI may start us) inherits SIGINT ignored, and Python
+        # then raises no KeyboardInterrupt; a terminal's Ctrl-C reaches a default handler
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     proc = subprocess.Popen([sys.executable, str(REPO / 'tools' / 'train.py'), str(TINY), '--work-dir', work_dir,
                              '--cfg-options', 'train_cfg.max_iters=1000', 'train_cfg.val_interval=1000'],
-                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     losses = cwd / work_dir / 'losses.jsonl'
     try:
         while not losses.is_file() or len(read_losses(str(losses))) < after_iterations:
