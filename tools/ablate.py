@@ -396,13 +396,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     images = osp.join(osp.dirname(args.doc), 'images')
     os.makedirs(images, exist_ok=True)
     label = ('1 seed, 6 iterations, 16 training images: checks the script, measures nothing'
-             if args.quick else f'{seeds} seeds x {iters} iterations')
+             if args.quick else f'{seeds} seed{"s" if seeds != 1 else ""} x {iters} iterations')
     plot(rows, args.demos, args.options, osp.join(images, f'ablations{suffix}.png'),
          ('SMOKE RUN: ' if args.quick else '') + label)
     has_weights = plot_weights(rows, args.demos, osp.join(images, f'ablation_weights{suffix}.png'),
                                ('SMOKE RUN: ' if args.quick else '') + f'learned loss weights per group ({label})')
     command = 'python tools/ablate.py ' + ' '.join(
-        (['--quick'] if args.quick else ['--seeds', str(seeds), '--iters', str(iters)]) + ['--demos', *args.demos])
+        (['--quick'] if args.quick else ['--seeds', str(seeds), '--iters', str(iters)]) + ['--demos', *args.demos]
+        + (['--jobs', str(args.jobs)] if args.jobs > 1 else []))
     section = [f'### {"Smoke run (--quick), not results" if args.quick else "Measured"}: {label}', '',
                f'Produced by `{command}` ({len(rows)} runs; metric of the final validation, mean +- std over '
                'the seeds; s/iter: median training iteration on this machine'
