@@ -71,9 +71,9 @@ def _negative_pass(x2d: Tensor, rows: Optional[Tensor], alpha: float, eps: float
         if check:  # one cheap reduction of the chunk while it is in cache (no sync on CPU)
             lo_x, hi_x = torch.aminmax(xc)
             clamped = not (float(lo_x) > lo and float(hi_x) < hi)
-        inside = None
+        outside = None
         if clamped:
-            inside = (p >= eps) & (p <= 1 - eps)  # the clamp passes no gradient outside
+            outside = (p < eps) | (p > 1 - eps)  # the clamp passes no gradient there
             p.clamp_(eps, 1 - eps)
         torch.neg(p, out=log_1mp).log1p_()
         if alpha == 2:
@@ -88,8 +88,8 @@ def _negative_pass(x2d: Tensor, rows: Optional[Tensor], alpha: float, eps: float
         if grad is not None:
             g = torch.add(p_alpha, f, alpha=alpha, out=log_1mp)   # alpha f + p^alpha (f is masked)
             g.mul_(p).sub_(f, alpha=alpha)                         # = -df/dx
-            if inside is not None:
-                g.masked_fill_(inside.logical_not_(), 0.0)
+            if outside is not None:
+                g.masked_fill_(outside, 0.0)
             torch.mul(g, -scale if w is None else w * -scale, out=grad[r0:r0 + step])
     return total
 

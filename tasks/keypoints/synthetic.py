@@ -194,9 +194,9 @@ def render_image(rng: np.random.Generator, image_size: Tuple[int, int],
     h_img, w_img = hw
     img = textured_background(rng, hw)
     owner = np.full(hw, -1, np.int32)
-    check_height_range(height_range)
-    hi = min(float(height_range[1]), 0.9 * min(hw))
-    lo = min(float(height_range[0]), hi)
+    lo, hi = check_height_range(height_range)
+    hi = min(hi, 0.9 * min(hw))
+    lo = min(lo, hi)
     persons: List[dict] = []
     full_area: List[int] = []
     for _ in range(num_persons):
